@@ -1,0 +1,102 @@
+/* Local execution: every task runs under its own tiny `elide-monitor`
+ * process (conmon-style), in a new session, so that the task survives the
+ * plugin. The monitor owns the task's stdio (Nomad's FIFOs), is the task's
+ * parent, records the exit status in the task's state directory, and
+ * forwards signals only to its own, not yet reaped, child and its process
+ * group: a PID can never be reused under it.
+ *
+ * Nothing here knows about Nomad or protobuf. All functions are
+ * thread-safe. */
+#ifndef ELIDE_EXEC_H
+#define ELIDE_EXEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* What to run. Every pointer is borrowed for the duration of exec_start. */
+typedef struct exec_spec {
+  const char *monitor_path;  /* absolute path of the elide-monitor binary */
+  const char *state_dir;     /* absolute; created (0700, parents too) if missing; holds the
+                                exit record and the monitor's own log */
+  const char *const *argv;   /* NULL-terminated; argv[0] is an absolute program path */
+  const char *const *envp;   /* the complete environment, NULL-terminated */
+  const char *cwd;           /* absolute working directory */
+  const char *stdout_path;   /* Nomad FIFO or file, opened write-only without following a final
+                                symlink; NULL or "" = /dev/null */
+  const char *stderr_path;
+  int set_user;              /* non-zero: switch to uid/gid/groups before exec (needs root) */
+  uid_t uid;
+  gid_t gid;
+  const gid_t *groups;       /* supplementary groups, ngroups entries */
+  size_t ngroups;
+} exec_spec;
+
+/* How a task ended. exit_code follows Nomad's convention: the exit status
+ * for a normal exit; 128+n with signal = n for a death by signal n. */
+typedef struct exec_result {
+  int exit_code;
+  int signal;
+  int oom_killed;
+  int64_t finished_at_ns; /* CLOCK_REALTIME */
+  char err[256];          /* non-empty when no real status could be obtained */
+} exec_result;
+
+typedef struct exec_task exec_task;
+
+/* Starts the monitor, which starts the task. Returns 0 once the task's
+ * program is running (its execve succeeded), or a negative errno-style code
+ * with a human message in `err` that names what failed (e.g.
+ * "cannot execute /usr/bin/python3: No such file or directory", "cannot open
+ * stdout /path: ..."), in which case nothing is left running. */
+int exec_start(const exec_spec *spec, exec_task **out, char *err, size_t errlen);
+
+/* Identity of a started task, for the driver's persisted state. */
+pid_t exec_task_pid(const exec_task *t);          /* the task's main process */
+pid_t exec_monitor_pid(const exec_task *t);
+uint64_t exec_monitor_start_ticks(const exec_task *t); /* /proc/<pid>/stat starttime */
+int64_t exec_started_at_ns(const exec_task *t);   /* CLOCK_REALTIME */
+const char *exec_state_dir(const exec_task *t);
+
+/* Re-attaches to a task started by an earlier plugin process, from its
+ * persisted identity. Succeeds for a running task and for one that ended
+ * with an exit record; fails (with a message) when the monitor is gone, or
+ * the PID now belongs to another process, and no exit record exists. */
+int exec_attach(const char *state_dir, pid_t monitor_pid, uint64_t monitor_start_ticks,
+                pid_t task_pid, int64_t started_at_ns, exec_task **out, char *err,
+                size_t errlen);
+
+/* Delivers `sig` to the task's process group (through the monitor).
+ * Returns 0, -ESRCH if the task has already exited, other negative codes on
+ * failure. */
+int exec_signal(exec_task *t, int sig);
+
+/* Waits up to timeout_ms (< 0 = forever) for the task to end. Returns 1 and
+ * fills *out when it has ended, 0 on timeout. */
+int exec_wait(exec_task *t, int timeout_ms, exec_result *out);
+
+/* Non-blocking: 1 and *out filled if ended, else 0. */
+int exec_poll(exec_task *t, exec_result *out);
+
+/* Registers a callback run once when the task ends (on an internal watcher
+ * thread; at once on the calling thread if it has already ended). The
+ * callback must not block. At most one callback per task; a second call
+ * replaces the first if it has not fired yet. */
+void exec_on_exit(exec_task *t, void (*cb)(void *arg, const exec_result *r), void *arg);
+
+/* Sends `sig` (0 = SIGINT), waits up to grace_ms for the task to end, then
+ * SIGKILLs its process group, and waits for the end. Returns 0 with *out
+ * filled once the task has ended (also when it had already ended). */
+int exec_stop(exec_task *t, int sig, int grace_ms, exec_result *out);
+
+/* Kills whatever is left of the task (its process group and every process
+ * the monitor still parents, orphans included), lets the monitor exit and
+ * reaps it, so that no process or zombie remains; then frees `t`. Safe on an
+ * exited task. `remove_state` non-zero also deletes the state directory. */
+void exec_destroy(exec_task *t, int remove_state);
+
+/* Forgets `t` without touching the processes (plugin shutdown: tasks keep
+ * running and are recovered later with exec_attach). */
+void exec_release(exec_task *t);
+
+#endif
