@@ -6,7 +6,12 @@
  * group: a PID can never be reused under it.
  *
  * Nothing here knows about Nomad or protobuf. All functions are
- * thread-safe. */
+ * thread-safe; exec_destroy and exec_release must be the last call on a task
+ * (no other call on the same task may run concurrently or follow), and must
+ * not be called from an exec_on_exit callback.
+ *
+ * The plugin must not reap children it did not start (no waitpid(-1) and no
+ * SIG_IGN for SIGCHLD): monitors are the plugin's children until it exits. */
 #ifndef ELIDE_EXEC_H
 #define ELIDE_EXEC_H
 
@@ -50,6 +55,12 @@ typedef struct exec_task exec_task;
  * "cannot execute /usr/bin/python3: No such file or directory", "cannot open
  * stdout /path: ..."), in which case nothing is left running. */
 int exec_start(const exec_spec *spec, exec_task **out, char *err, size_t errlen);
+
+/* Finds elide-monitor for the running binary: first
+ * <dir of /proc/self/exe>/../ELIDE_PKGLIBDIR_REL/elide-monitor (build tree and
+ * relocated installs), then ELIDE_INSTALL_PKGLIBDIR/elide-monitor. Returns 0
+ * with the path in `out`, or -ENOENT / -ENAMETOOLONG. */
+int exec_monitor_default_path(char *out, size_t outlen);
 
 /* Identity of a started task, for the driver's persisted state. */
 pid_t exec_task_pid(const exec_task *t);          /* the task's main process */

@@ -35,8 +35,14 @@ typedef struct cty_field {
   const char *doc;            /* one line for the README's reference; not on the wire */
 } cty_field;
 
-/* A decoded attribute. Strings are NUL-terminated copies (embedded NULs are
- * rejected). Owned by the value; free with cty_values_free. */
+/* A decoded attribute. Strings are NUL-terminated copies (embedded NULs and
+ * invalid UTF-8 are rejected). Owned by the value; free with cty_values_free.
+ * Non-null lists and maps always have items (and, for maps, values) arrays
+ * of n + 1 entries ending in NULL, so a list can serve as an argv. Numbers:
+ * num_is_int is set exactly when the value is an integer in int64 range,
+ * whatever its wire encoding (int, float64 or decimal text); num is then
+ * (double)inum. Other numbers (fractions, integers beyond int64, +-Inf)
+ * have only num, rounded to the nearest double; NaN is rejected. */
 typedef struct cty_value {
   int is_null;      /* no value and no default */
   char *str;        /* CTY_STRING */
@@ -60,11 +66,21 @@ typedef struct cty_value {
  *   malformed msgpack: truncated input at byte 17
  * - leave `out` all null (nothing to free). `what` prefixes messages
  * ("task config", "plugin config"). Never reads past buf+len; bounded
- * nesting; rejects ext types, trailing bytes and duplicate keys. */
+ * nesting; rejects ext types, trailing bytes and duplicate keys.
+ * Codes: -EBADMSG malformed msgpack, -EINVAL a config (or field table) that
+ * does not match, -ENOMEM. The table is checked as by cty_table_check. */
 int cty_decode_object(const cty_field *fields, size_t nfields, const void *buf, size_t len,
                       const char *what, cty_value *out, char *err, size_t errlen);
 
+/* Frees what the values own and resets them to null; safe to repeat. */
 void cty_values_free(cty_value *vals, size_t n);
+
+/* Checks a field table: names are unique HCL identifiers, types known,
+ * `allowed` only on strings, defaults only on scalars, parseable for their
+ * type (numbers as -?digits(.digits)?(e[+-]?digits)?) and within `allowed`.
+ * Returns 0 or -EINVAL with a message naming the field. Meant for unit
+ * tests of each table; cty_decode_object performs the same check. */
+int cty_table_check(const cty_field *fields, size_t nfields, char *err, size_t errlen);
 
 /* The HCL type string of a cty_type ("list(string)"). */
 const char *cty_type_name(cty_type t);

@@ -49,6 +49,7 @@ typedef struct rpc_method {
 typedef struct rpc_server_options {
   int worker_threads;      /* >= 1; default 2 when 0 */
   int max_receive_message; /* bytes; 0 = unlimited (-1 to the core) */
+  void *user;              /* initial rpc_server_user(), visible from the first call */
 } rpc_server_options;
 
 /* Creates and starts a server listening on `address` (a gRPC address such as
@@ -60,8 +61,10 @@ int rpc_server_start(rpc_server **out, const char *address, const rpc_method *me
                      size_t nmethods, const rpc_server_options *opts, char *err, size_t errlen);
 
 /* Stops accepting calls, lets running calls finish for `grace_ms`, cancels
- * the rest, waits until every call context is freed, joins the workers and
- * frees the server. Must not be called from a worker thread (i.e. from a
+ * the rest, waits until every call is over (on_done has run and its gRPC
+ * resources are freed), joins the workers and frees the server. A call a
+ * handler still holds with rpc_call_ref stays a valid, inert handle after
+ * this (sends return -1) until its last rpc_call_unref frees it. Must not be called from a worker thread (i.e. from a
  * handler): a handler that wants the process to stop must wake the main
  * thread instead. */
 void rpc_server_stop(rpc_server *s, int grace_ms);
@@ -98,7 +101,9 @@ void rpc_call_set_user(rpc_call *call, void *user);
 void *rpc_call_user(rpc_call *call);
 
 /* The call's server (for handlers that need server-wide state) and that
- * server's user pointer, set once with rpc_server_set_user before start. */
+ * server's user pointer (rpc_server_options.user, or rpc_server_set_user;
+ * calls can arrive as soon as rpc_server_start returns, so prefer the
+ * option). rpc_call_server is only valid until rpc_server_stop returns. */
 rpc_server *rpc_call_server(rpc_call *call);
 void rpc_server_set_user(rpc_server *s, void *user);
 void *rpc_server_user(rpc_server *s);

@@ -1,0 +1,252 @@
+/* exec_start: spawns elide-monitor, hands it the spec over a socketpair and
+ * waits for its reply (the task's execve succeeded, or which step failed).
+ * The wire format is in mon_proto.h, the protocol in monitor_main.c. */
+#include "exec_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The serialized spec: header, groups, strings (see mon_spec_hdr). */
+typedef struct spec_buf {
+  char *data;
+  size_t len;
+} spec_buf;
+
+static size_t count_strings(const char *const *v) {
+  size_t n = 0;
+  while (v && v[n]) n++;
+  return n;
+}
+
+static const char *or_empty(const char *s) { return s ? s : ""; }
+
+static int serialize_spec(const exec_spec *s, spec_buf *out, char *err, size_t errlen) {
+  size_t argc = count_strings(s->argv), envc = count_strings(s->envp);
+  const char *fixed[4] = {s->state_dir, s->cwd, or_empty(s->stdout_path),
+                          or_empty(s->stderr_path)};
+  size_t strings_len = 0;
+  for (int i = 0; i < 4; i++) strings_len += strlen(fixed[i]) + 1;
+  for (size_t i = 0; i < argc; i++) strings_len += strlen(s->argv[i]) + 1;
+  for (size_t i = 0; i < envc; i++) strings_len += strlen(s->envp[i]) + 1;
+  size_t ngroups = s->set_user ? s->ngroups : 0;
+  if (strings_len > MON_SPEC_MAX || ngroups > MON_MAX_GROUPS) {
+    snprintf(err, errlen, "task spec too large (%zu bytes of arguments and environment)",
+             strings_len);
+    return -E2BIG;
+  }
+  mon_spec_hdr h = {.magic = MON_SPEC_MAGIC,
+                    .set_user = s->set_user != 0,
+                    .uid = (uint32_t)s->uid,
+                    .gid = (uint32_t)s->gid,
+                    .ngroups = (uint32_t)ngroups,
+                    .argc = (uint32_t)argc,
+                    .envc = (uint32_t)envc,
+                    .strings_len = (uint32_t)strings_len};
+  size_t len = sizeof h + ngroups * sizeof(uint32_t) + strings_len;
+  char *buf = malloc(len), *p = buf;
+  if (!buf) {
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+  }
+  memcpy(p, &h, sizeof h);
+  p += sizeof h;
+  for (size_t i = 0; i < ngroups; i++) {
+    uint32_t g = (uint32_t)s->groups[i];
+    memcpy(p, &g, sizeof g);
+    p += sizeof g;
+  }
+  for (int i = 0; i < 4; i++) p = stpcpy(p, fixed[i]) + 1;
+  for (size_t i = 0; i < argc; i++) p = stpcpy(p, s->argv[i]) + 1;
+  for (size_t i = 0; i < envc; i++) p = stpcpy(p, s->envp[i]) + 1;
+  out->data = buf;
+  out->len = len;
+  return 0;
+}
+
+static int validate(const exec_spec *s, char *err, size_t errlen) {
+  if (!s->monitor_path || s->monitor_path[0] != '/') {
+    snprintf(err, errlen, "monitor path must be absolute");
+  } else if (!s->state_dir || s->state_dir[0] != '/') {
+    snprintf(err, errlen, "state directory must be an absolute path");
+  } else if (!s->argv || !s->argv[0] || !s->argv[0][0]) {
+    snprintf(err, errlen, "no program to run");
+  } else if (!s->cwd || s->cwd[0] != '/') {
+    snprintf(err, errlen, "working directory must be an absolute path");
+  } else if (s->set_user && s->ngroups && !s->groups) {
+    snprintf(err, errlen, "supplementary groups missing");
+  } else {
+    return 0;
+  }
+  return -EINVAL;
+}
+
+/* posix_spawn (vfork-like, safe in a multi-threaded process) with fds
+ * 0-2 on /dev/null, the socket on MON_SPEC_FD, everything else closed,
+ * default signals and an empty environment. */
+static int spawn_monitor(const char *path, int sock, pid_t *pid) {
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&at);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, sock, MON_SPEC_FD);
+  posix_spawn_file_actions_addclosefrom_np(&fa, MON_SPEC_FD + 1);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &all);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  char *const argv[] = {"elide-monitor", NULL};
+  char *const envp[] = {NULL};
+  int rc = posix_spawn(pid, path, &fa, &at, argv, envp);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  return -rc;
+}
+
+static int send_all(int fd, const char *p, size_t len) {
+  while (len) {
+    ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+static int recv_reply(int fd, mon_reply *r) {
+  size_t have = 0;
+  while (have < sizeof *r) {
+    ssize_t n = recv(fd, (char *)r + have, sizeof *r - have, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    if (n == 0) return -EPIPE;
+    have += (size_t)n;
+  }
+  r->msg[sizeof r->msg - 1] = '\0';
+  return 0;
+}
+
+/* Blocks until our child `pid` has exited and describes how. */
+static void reap_status(pid_t pid, char *how, size_t len) {
+  int st = 0;
+  while (waitpid(pid, &st, __WALL) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(st)) snprintf(how, len, "killed by signal %d", WTERMSIG(st));
+  else snprintf(how, len, "exit status %d", WEXITSTATUS(st));
+}
+
+/* Kills a monitor that is our unreaped child (so its pid is still its
+ * own) together with its task, and reaps it. */
+static void abort_monitor(pid_t pid) {
+  union sigval v = {.sival_int = MON_CMD_DESTROY};
+  if (sigqueue(pid, MON_CTL_SIGNAL, v) < 0) kill(pid, SIGKILL);
+  char how[64];
+  reap_status(pid, how, sizeof how);
+}
+
+int exec_start(const exec_spec *spec, exec_task **out, char *err, size_t errlen) {
+  *out = NULL;
+  if (errlen) err[0] = '\0';
+  int rc = validate(spec, err, errlen);
+  if (rc < 0 || (rc = watch_start(err, errlen)) < 0) return rc;
+  if ((rc = sys_mkdir_p(spec->state_dir, 0700)) < 0) {
+    snprintf(err, errlen, "cannot create state directory %s: %s", spec->state_dir,
+             strerror(-rc));
+    return rc;
+  }
+  /* A record from an earlier run in this directory must not end this one. */
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", spec->state_dir, MON_EXIT_RECORD);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/%s", spec->state_dir, MON_EXIT_RECORD_TMP);
+  unlink(path);
+
+  spec_buf sb;
+  if ((rc = serialize_spec(spec, &sb, err, errlen)) < 0) return rc;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+    rc = -errno;
+    snprintf(err, errlen, "cannot create a socket pair: %s", strerror(errno));
+    free(sb.data);
+    return rc;
+  }
+  pid_t pid;
+  rc = spawn_monitor(spec->monitor_path, sv[1], &pid);
+  close(sv[1]);
+  if (rc < 0) {
+    snprintf(err, errlen, "cannot start monitor %s: %s", spec->monitor_path, strerror(-rc));
+    close(sv[0]);
+    free(sb.data);
+    return rc;
+  }
+  /* Our unreaped child: the pid cannot have been reused yet. */
+  int pidfd = pidfd_open(pid, 0);
+  if (pidfd < 0) {
+    rc = -errno;
+    snprintf(err, errlen, "cannot open a pidfd for the monitor: %s", strerror(errno));
+    close(sv[0]);
+    free(sb.data);
+    abort_monitor(pid);
+    return rc;
+  }
+  /* A send failure means the monitor died; its reply (or EOF) says why. */
+  send_all(sv[0], sb.data, sb.len);
+  free(sb.data);
+  mon_reply r;
+  rc = recv_reply(sv[0], &r);
+  close(sv[0]);
+  if (rc < 0) {
+    char how[64];
+    reap_status(pid, how, sizeof how);
+    snprintf(err, errlen, "task monitor exited during start-up (%s); see %s/%s", how,
+             spec->state_dir, MON_LOG);
+    close(pidfd);
+    return -ECHILD;
+  }
+  if (r.status != 0) {
+    char how[64];
+    reap_status(pid, how, sizeof how); /* it exits right after the reply */
+    snprintf(err, errlen, "%s", r.msg);
+    close(pidfd);
+    return r.status < 0 ? r.status : -EPROTO;
+  }
+
+  exec_task *t = calloc(1, sizeof *t);
+  char *dir = strdup(spec->state_dir);
+  uint64_t ticks = 0;
+  if (!t || !dir || (rc = sys_start_ticks(pid, &ticks)) < 0) {
+    rc = rc < 0 ? rc : -ENOMEM;
+    snprintf(err, errlen, "cannot record the monitor's identity: %s", strerror(-rc));
+    goto fail;
+  }
+  t->state_dir = dir;
+  t->task_pid = r.task_pid;
+  t->monitor_pid = pid;
+  t->monitor_start_ticks = ticks;
+  t->started_at_ns = r.started_at_ns;
+  t->pidfd = pidfd;
+  if ((rc = watch_add(t, err, errlen)) < 0) goto fail;
+  *out = t;
+  return 0;
+
+fail:
+  free(t);
+  free(dir);
+  close(pidfd);
+  abort_monitor(pid);
+  return rc;
+}

@@ -1,0 +1,127 @@
+/* Small process and file helpers for the plugin side of exec: /proc start
+ * times, pidfd checks, the exit record reader, mkdir -p and rm -rf. */
+#include "exec_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t sys_realtime_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static ssize_t read_small_file(int dirfd, const char *path, char *buf, size_t cap) {
+  int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return -errno;
+  size_t have = 0;
+  while (have < cap) {
+    ssize_t n = read(fd, buf + have, cap - have);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      return -e;
+    }
+    if (n == 0) break;
+    have += (size_t)n;
+  }
+  close(fd);
+  return (ssize_t)have;
+}
+
+int sys_start_ticks(pid_t pid, uint64_t *out) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  ssize_t n = read_small_file(AT_FDCWD, path, buf, sizeof buf - 1);
+  if (n < 0) return n == -ENOENT ? -ESRCH : (int)n;
+  buf[n] = '\0';
+  /* The command name may contain spaces and parentheses: fields are
+   * counted from the last ')'. Field 3 (state) follows it; 22 is starttime. */
+  char *p = strrchr(buf, ')');
+  if (!p) return -EINVAL;
+  p++;
+  for (int field = 3; field < 22; field++) {
+    p = strchr(p + 1, ' ');
+    if (!p) return -EINVAL;
+  }
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(p + 1, &end, 10);
+  if (errno || end == p + 1) return -EINVAL;
+  *out = v;
+  return 0;
+}
+
+int sys_mkdir_p(const char *path, mode_t mode) {
+  char buf[PATH_MAX];
+  size_t len = strlen(path);
+  if (len == 0 || len >= sizeof buf) return -ENAMETOOLONG;
+  memcpy(buf, path, len + 1);
+  for (char *p = buf + 1;; p++) {
+    if (*p != '/' && *p != '\0') continue;
+    char c = *p;
+    *p = '\0';
+    if (mkdir(buf, mode) < 0 && errno != EEXIST) return -errno;
+    *p = c;
+    if (c == '\0') break;
+  }
+  struct stat st;
+  if (stat(path, &st) < 0) return -errno;
+  return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int sys_remove_tree(const char *path) {
+  if (nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS) < 0) return errno == ENOENT ? 0 : -errno;
+  return 0;
+}
+
+int sys_read_exit_record(const char *dir, exec_result *out) {
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return -errno;
+  char buf[1024];
+  ssize_t n = read_small_file(dfd, MON_EXIT_RECORD, buf, sizeof buf);
+  close(dfd);
+  if (n < 0) return (int)n;
+  mon_exit e;
+  if (exit_record_parse(buf, (size_t)n, &e) < 0) return -EINVAL;
+  memset(out, 0, sizeof *out);
+  out->exit_code = e.exit_code;
+  out->signal = e.signal;
+  out->oom_killed = e.oom_killed;
+  out->finished_at_ns = e.finished_at_ns;
+  return 0;
+}
+
+int sys_pidfd_exited(int pidfd) {
+  struct pollfd p = {.fd = pidfd, .events = POLLIN};
+  int n;
+  do n = poll(&p, 1, 0);
+  while (n < 0 && errno == EINTR);
+  return n > 0;
+}
+
+int sys_pidfd_reap(int pidfd, siginfo_t *si) {
+  memset(si, 0, sizeof *si);
+  int rc;
+  /* Blocking is fine: the process has exited, and for a process that is
+   * not our child waitid fails at once with ECHILD. */
+  while ((rc = waitid(P_PIDFD, (id_t)pidfd, si, WEXITED | __WALL)) < 0 && errno == EINTR) {
+  }
+  return rc == 0 && si->si_pid > 0;
+}

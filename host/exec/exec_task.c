@@ -1,0 +1,184 @@
+/* A started task's life after exec_start: identity, re-attaching after a
+ * plugin restart, signals, stop with escalation, destroy and release. */
+#include "exec_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <unistd.h>
+
+/* How long exec_destroy lets the monitor kill and reap everything before it
+ * SIGKILLs the monitor itself. */
+#define DESTROY_WAIT_MS 10000
+
+pid_t exec_task_pid(const exec_task *t) { return t->task_pid; }
+pid_t exec_monitor_pid(const exec_task *t) { return t->monitor_pid; }
+uint64_t exec_monitor_start_ticks(const exec_task *t) { return t->monitor_start_ticks; }
+int64_t exec_started_at_ns(const exec_task *t) { return t->started_at_ns; }
+const char *exec_state_dir(const exec_task *t) { return t->state_dir; }
+
+int exec_monitor_default_path(char *out, size_t outlen) {
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash) {
+      *slash = '\0';
+      int len = snprintf(out, outlen, "%s/../%s/elide-monitor", self, ELIDE_PKGLIBDIR_REL);
+      if (len > 0 && (size_t)len < outlen && access(out, X_OK) == 0) return 0;
+    }
+  }
+  int len = snprintf(out, outlen, "%s/elide-monitor", ELIDE_INSTALL_PKGLIBDIR);
+  if (len < 0 || (size_t)len >= outlen) return -ENAMETOOLONG;
+  return access(out, X_OK) == 0 ? 0 : -ENOENT;
+}
+
+/* Opens the monitor by pid and proves it is the same process that was
+ * started: the pidfd is taken first, then the start time read; if the
+ * process has not exited by then, that start time was the pidfd's process.
+ * Returns the pidfd, or -1 if the monitor is gone (reaped if it was ours). */
+static int open_monitor(pid_t pid, uint64_t start_ticks) {
+  if (pid <= 0) return -1;
+  int fd = pidfd_open(pid, 0);
+  if (fd < 0) return -1;
+  uint64_t ticks;
+  if (sys_start_ticks(pid, &ticks) < 0 || ticks != start_ticks) {
+    close(fd); /* another process has this pid now: leave it alone */
+    return -1;
+  }
+  if (sys_pidfd_exited(fd)) {
+    siginfo_t si;
+    sys_pidfd_reap(fd, &si);
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int exec_attach(const char *state_dir, pid_t monitor_pid, uint64_t monitor_start_ticks,
+                pid_t task_pid, int64_t started_at_ns, exec_task **out, char *err,
+                size_t errlen) {
+  *out = NULL;
+  if (errlen) err[0] = '\0';
+  if (!state_dir || state_dir[0] != '/') {
+    snprintf(err, errlen, "state directory must be an absolute path");
+    return -EINVAL;
+  }
+  int rc = watch_start(err, errlen);
+  if (rc < 0) return rc;
+  exec_task *t = calloc(1, sizeof *t);
+  if (!t || !(t->state_dir = strdup(state_dir))) {
+    free(t);
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+  }
+  t->task_pid = task_pid;
+  t->monitor_pid = monitor_pid;
+  t->monitor_start_ticks = monitor_start_ticks;
+  t->started_at_ns = started_at_ns;
+  t->wd = -1;
+  t->pidfd = open_monitor(monitor_pid, monitor_start_ticks);
+  if (t->pidfd < 0) {
+    /* No monitor: only the record can tell how the task ended. */
+    exec_result r;
+    rc = sys_read_exit_record(state_dir, &r);
+    if (rc == -EINVAL) {
+      memset(&r, 0, sizeof r);
+      r.exit_code = -1;
+      r.finished_at_ns = sys_realtime_ns();
+      snprintf(r.err, sizeof r.err, "corrupt exit record %s/%s", state_dir, MON_EXIT_RECORD);
+    } else if (rc < 0) {
+      if (rc == -ENOENT || rc == -ENOTDIR) {
+        snprintf(err, errlen,
+                 "task monitor %d is gone (or its pid now belongs to another process) and "
+                 "there is no exit record in %s",
+                 (int)monitor_pid, state_dir);
+        rc = -ESRCH;
+      } else {
+        snprintf(err, errlen, "cannot read the exit record in %s: %s", state_dir,
+                 strerror(-rc));
+      }
+      free(t->state_dir);
+      free(t);
+      return rc;
+    }
+    task_set_result(t, &r);
+  }
+  if ((rc = watch_add(t, err, errlen)) < 0) {
+    if (t->pidfd >= 0) close(t->pidfd);
+    free(t->state_dir);
+    free(t);
+    return rc;
+  }
+  *out = t;
+  return 0;
+}
+
+int exec_signal(exec_task *t, int sig) {
+  if (sig <= 0 || sig >= NSIG) return -EINVAL;
+  return watch_send(t, sig);
+}
+
+int exec_stop(exec_task *t, int sig, int grace_ms, exec_result *out) {
+  if (sig == 0) sig = SIGINT;
+  /* -ESRCH: it has ended (or its monitor is gone); the wait reports how. */
+  int rc = exec_signal(t, sig);
+  if (rc < 0 && rc != -ESRCH) return rc;
+  if (exec_wait(t, grace_ms > 0 ? grace_ms : 0, out)) return 0;
+  rc = exec_signal(t, SIGKILL);
+  if (rc < 0 && rc != -ESRCH) return rc;
+  exec_wait(t, -1, out);
+  return 0;
+}
+
+static void free_task(exec_task *t) {
+  if (t->pidfd >= 0) close(t->pidfd);
+  free(t->state_dir);
+  free(t);
+}
+
+static int wait_pidfd(int fd, int timeout_ms) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  int n;
+  do n = poll(&p, 1, timeout_ms);
+  while (n < 0 && errno == EINTR);
+  return n > 0;
+}
+
+void exec_destroy(exec_task *t, int remove_state) {
+  if (!t) return;
+  watch_remove(t);
+  if (t->pidfd >= 0) {
+    if (!sys_pidfd_exited(t->pidfd)) {
+      siginfo_t si;
+      memset(&si, 0, sizeof si);
+      si.si_signo = MON_CTL_SIGNAL;
+      si.si_code = SI_QUEUE;
+      si.si_pid = getpid();
+      si.si_uid = getuid();
+      si.si_value.sival_int = MON_CMD_DESTROY;
+      pidfd_send_signal(t->pidfd, MON_CTL_SIGNAL, &si, 0);
+      if (!wait_pidfd(t->pidfd, DESTROY_WAIT_MS)) {
+        /* A wedged monitor: kill it; PR_SET_PDEATHSIG takes the task along. */
+        pidfd_send_signal(t->pidfd, SIGKILL, NULL, 0);
+        wait_pidfd(t->pidfd, -1);
+      }
+    }
+    siginfo_t si;
+    sys_pidfd_reap(t->pidfd, &si);
+  }
+  if (remove_state) sys_remove_tree(t->state_dir);
+  free_task(t);
+}
+
+void exec_release(exec_task *t) {
+  if (!t) return;
+  watch_remove(t);
+  free_task(t);
+}

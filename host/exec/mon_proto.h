@@ -1,0 +1,67 @@
+/* The contract between the plugin side of exec (exec_*.c) and the
+ * elide-monitor binary: start-up spec and reply, control signal, file names.
+ * The protocol itself is described at the top of monitor_main.c. */
+#ifndef ELIDE_MON_PROTO_H
+#define ELIDE_MON_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The monitor's fd on which it reads the spec and writes the reply. */
+#define MON_SPEC_FD 3
+
+#define MON_SPEC_MAGIC 0x314d4c45u /* "ELM1" little-endian */
+#define MON_SPEC_MAX (64u << 20)   /* bound on groups + strings */
+#define MON_MAX_GROUPS 65536u
+
+/* Control signal, sent with pidfd_send_signal() and an SI_QUEUE value; a
+ * real-time signal so that commands queue instead of merging. A fixed
+ * number (glibc's SIGRTMIN is 34) so that monitors survive a plugin upgrade. */
+#define MON_CTL_SIGNAL 40
+/* Values carried by MON_CTL_SIGNAL: 0 < v < 65 forwards signal v to the
+ * task's process group; MON_CMD_DESTROY kills everything the monitor parents,
+ * reaps it and makes the monitor exit. */
+#define MON_CMD_DESTROY 0x10000
+
+/* Files in the task's state directory. */
+#define MON_EXIT_RECORD "exit"
+#define MON_EXIT_RECORD_TMP "exit.tmp"
+#define MON_LOG "monitor.log"
+
+/* Sent by the plugin, followed by ngroups uint32 gids, then strings_len
+ * bytes of NUL-terminated strings: state_dir, cwd, stdout_path,
+ * stderr_path, argv[0..argc), envp[0..envc). Host byte order. */
+typedef struct mon_spec_hdr {
+  uint32_t magic;
+  uint32_t set_user;
+  uint32_t uid;
+  uint32_t gid;
+  uint32_t ngroups;
+  uint32_t argc;
+  uint32_t envc;
+  uint32_t strings_len;
+} mon_spec_hdr;
+
+/* The monitor's one reply; smaller than PIPE_BUF so it is written whole. */
+typedef struct mon_reply {
+  int32_t status;        /* 0: the task's execve succeeded; else -errno */
+  int32_t task_pid;      /* when status == 0 */
+  int64_t started_at_ns; /* CLOCK_REALTIME just before the task was forked */
+  char msg[240];         /* when status != 0: what failed, NUL-terminated */
+} mon_reply;
+
+/* The exit record, a small text file (see exit_record.c). */
+typedef struct mon_exit {
+  int exit_code;  /* status, or 128+n for a death by signal n */
+  int signal;
+  int oom_killed;
+  int64_t finished_at_ns;
+  int32_t task_pid;
+} mon_exit;
+
+/* Formats `e` into buf; returns the length (< cap) or -ENOSPC. */
+int exit_record_format(char *buf, size_t cap, const mon_exit *e);
+/* Parses a record; returns 0 or -EINVAL. */
+int exit_record_parse(const char *buf, size_t len, mon_exit *out);
+
+#endif

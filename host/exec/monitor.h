@@ -1,0 +1,37 @@
+/* Internals of the elide-monitor binary shared by its two source files:
+ * monitor_main.c (protocol, event loop, exit record) and monitor_task.c
+ * (opening the task's stdio and starting the task). */
+#ifndef ELIDE_MONITOR_H
+#define ELIDE_MONITOR_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* The decoded spec. Every pointer points into the buffer the spec was read
+ * into, which lives until the task has been started. */
+typedef struct mon_spec {
+  const char *state_dir;
+  const char *cwd;
+  const char *stdout_path; /* "" = /dev/null */
+  const char *stderr_path;
+  char **argv;
+  char **envp;
+  int set_user;
+  uid_t uid;
+  gid_t gid;
+  const gid_t *groups;
+  size_t ngroups;
+} mon_spec;
+
+/* Opens a task output for writing (see monitor_task.c for the FIFO rules).
+ * `what` is "stdout" or "stderr". Returns the fd (O_CLOEXEC), or -errno with
+ * a message naming the stream and path in err. */
+int mon_open_output(const char *path, const char *what, char *err, size_t errlen);
+
+/* Forks the task with out_fd/err_fd as its fd 1/2 and waits until its execve
+ * succeeded (*pid set, 0 returned) or a setup step failed (the child is
+ * reaped, -errno returned and err names the step). */
+int mon_spawn_task(const mon_spec *s, int out_fd, int err_fd, pid_t *pid, char *err,
+                   size_t errlen);
+
+#endif

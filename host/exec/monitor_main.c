@@ -1,0 +1,402 @@
+/* elide-monitor: the per-task supervisor (conmon-style). It is the task's
+ * parent, outlives the plugin, and records the task's exit status on disk.
+ *
+ * Protocol (definitions in mon_proto.h):
+ *  1. The plugin spawns the monitor with fd 0/1/2 on /dev/null, one end of a
+ *     socketpair on fd 3 (MON_SPEC_FD), an empty environment, no other fds.
+ *  2. The plugin writes a mon_spec_hdr, the groups and the strings on fd 3.
+ *  3. The monitor blocks SIGCHLD and MON_CTL_SIGNAL (read through a
+ *     signalfd), ignores SIGPIPE, calls setsid(), becomes a child subreaper,
+ *     sends its own diagnostics to <state_dir>/monitor.log (fd 2), opens the
+ *     task's outputs, forks the task and waits on a CLOEXEC pipe for its
+ *     execve. It closes its copies of the outputs, writes one mon_reply on
+ *     fd 3 (status 0 and the task pid, or -errno and a message naming the
+ *     failed step and path, after which it exits 1 with nothing left) and
+ *     closes fd 3.
+ *  4. Control: the plugin sends MON_CTL_SIGNAL with si_code SI_QUEUE through
+ *     the monitor's pidfd. Value n in 1..64 forwards signal n to the task's
+ *     process group, only while the task is an unreaped child of the monitor
+ *     (so the group id cannot have been reused); MON_CMD_DESTROY SIGKILLs the
+ *     group and every process the monitor parents, reaps them all and exits.
+ *  5. When the main task process is reaped, the monitor writes
+ *     <state_dir>/exit (exit.tmp, fsync, rename, fsync of the directory;
+ *     format in exit_record.c). It keeps reaping reparented descendants and
+ *     exits 0 once it has no children left.
+ * If the monitor dies, the task gets SIGKILL (PR_SET_PDEATHSIG), and the
+ * plugin, seeing the monitor gone without an exit record, reports an error. */
+#include "mon_proto.h"
+#include "monitor.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+_Static_assert(sizeof(gid_t) == sizeof(uint32_t), "gids travel as uint32");
+_Static_assert(sizeof(mon_reply) <= 512, "the reply must be written atomically");
+
+/* The monitor's whole state. */
+static struct {
+  int dir_fd; /* the state directory */
+  int sig_fd; /* signalfd for SIGCHLD and MON_CTL_SIGNAL */
+  pid_t task_pid;
+  int task_reaped;
+} M = {-1, -1, 0, 0};
+
+static int64_t realtime_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* One line on fd 2 (monitor.log once the state dir is known). */
+static void mlog(const char *fmt, ...) {
+  char line[512];
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+  n += (size_t)snprintf(line + n, sizeof line - n, ".%06ldZ [%d] ", ts.tv_nsec / 1000,
+                        (int)getpid());
+  va_list ap;
+  va_start(ap, fmt);
+  int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+  va_end(ap);
+  n = m < 0 ? n : (n + (size_t)m > sizeof line - 2 ? sizeof line - 2 : n + (size_t)m);
+  line[n++] = '\n';
+  ssize_t r = write(2, line, n);
+  (void)r;
+}
+
+static int read_full(int fd, void *buf, size_t len) {
+  char *p = buf;
+  while (len) {
+    ssize_t n = read(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    if (n == 0) return -EPIPE;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+static int send_reply(const mon_reply *r) {
+  ssize_t n;
+  do n = send(MON_SPEC_FD, r, sizeof *r, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n == (ssize_t)sizeof *r ? 0 : -1;
+}
+
+static _Noreturn void fail_start(int status, const char *msg) {
+  mon_reply r;
+  memset(&r, 0, sizeof r);
+  r.status = status;
+  snprintf(r.msg, sizeof r.msg, "%s", msg);
+  mlog("start failed: %s", msg);
+  send_reply(&r);
+  _exit(1);
+}
+
+/* Reads and checks the spec. The buffer is a private mapping so that it can
+ * be returned to the kernel whole once the task runs. */
+static int read_spec(mon_spec *s, void **map, size_t *map_len, char *err, size_t errlen) {
+  mon_spec_hdr h;
+  int rc = read_full(MON_SPEC_FD, &h, sizeof h);
+  if (rc < 0) {
+    snprintf(err, errlen, "cannot read the spec: %s", strerror(-rc));
+    return rc;
+  }
+  if (h.magic != MON_SPEC_MAGIC || h.ngroups > MON_MAX_GROUPS || h.argc < 1 ||
+      h.strings_len > MON_SPEC_MAX || h.argc > h.strings_len || h.envc > h.strings_len) {
+    snprintf(err, errlen, "malformed spec header");
+    return -EPROTO;
+  }
+  size_t groups_len = (size_t)h.ngroups * sizeof(uint32_t);
+  size_t ptrs_len = ((size_t)h.argc + 1 + h.envc + 1) * sizeof(char *);
+  size_t len = ptrs_len + groups_len + h.strings_len + 1;
+  void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) {
+    snprintf(err, errlen, "cannot allocate the spec: %s", strerror(errno));
+    return -ENOMEM;
+  }
+  char **ptrs = m;
+  gid_t *groups = (gid_t *)((char *)m + ptrs_len);
+  char *strs = (char *)m + ptrs_len + groups_len;
+  if ((rc = read_full(MON_SPEC_FD, groups, groups_len)) < 0 ||
+      (rc = read_full(MON_SPEC_FD, strs, h.strings_len)) < 0) {
+    munmap(m, len);
+    snprintf(err, errlen, "cannot read the spec: %s", strerror(-rc));
+    return rc;
+  }
+  strs[h.strings_len] = '\0';
+  /* Exactly 4 + argc + envc NUL-terminated strings, nothing after them. */
+  size_t want = 4 + (size_t)h.argc + h.envc, got = 0, off = 0;
+  const char *fixed[4] = {"", "", "", ""};
+  while (off < h.strings_len && got < want) {
+    char *str = strs + off;
+    size_t sl = strnlen(str, h.strings_len - off);
+    if (off + sl == h.strings_len) break; /* unterminated */
+    if (got < 4) fixed[got] = str;
+    else ptrs[got - 4 < h.argc ? got - 4 : got - 4 + 1] = str;
+    off += sl + 1;
+    got++;
+  }
+  if (got != want || off != h.strings_len || fixed[0][0] != '/' || !fixed[1][0]) {
+    munmap(m, len);
+    snprintf(err, errlen, "malformed spec strings");
+    return -EPROTO;
+  }
+  ptrs[h.argc] = NULL;
+  ptrs[h.argc + 1 + h.envc] = NULL;
+  *s = (mon_spec){.state_dir = fixed[0],
+                  .cwd = fixed[1],
+                  .stdout_path = fixed[2],
+                  .stderr_path = fixed[3],
+                  .argv = ptrs,
+                  .envp = ptrs + h.argc + 1,
+                  .set_user = h.set_user != 0,
+                  .uid = h.uid,
+                  .gid = h.gid,
+                  .groups = groups,
+                  .ngroups = h.ngroups};
+  *map = m;
+  *map_len = len;
+  return 0;
+}
+
+static int write_all(int fd, const char *p, size_t len) {
+  while (len) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* Atomically replaces <state_dir>/exit; durable before the plugin can see
+ * it, so a crash of the machine cannot leave a half-written record. */
+static void write_exit_record(int status) {
+  mon_exit e = {0};
+  if (WIFSIGNALED(status)) {
+    e.signal = WTERMSIG(status);
+    e.exit_code = 128 + e.signal;
+  } else {
+    e.exit_code = WEXITSTATUS(status);
+  }
+  e.finished_at_ns = realtime_ns();
+  e.task_pid = M.task_pid;
+  mlog("task %d exited: exit_code=%d signal=%d", (int)M.task_pid, e.exit_code, e.signal);
+
+  char buf[256];
+  int n = exit_record_format(buf, sizeof buf, &e);
+  int fd = openat(M.dir_fd, MON_EXIT_RECORD_TMP,
+                  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  int rc = fd < 0 ? -errno : write_all(fd, buf, (size_t)n);
+  if (rc == 0 && fsync(fd) < 0) rc = -errno;
+  if (fd >= 0) close(fd);
+  if (rc == 0 && renameat(M.dir_fd, MON_EXIT_RECORD_TMP, M.dir_fd, MON_EXIT_RECORD) < 0)
+    rc = -errno;
+  if (rc == 0) fsync(M.dir_fd);
+  if (rc < 0) mlog("cannot write the exit record: %s", strerror(-rc));
+}
+
+static void note_reaped(pid_t pid, int status) {
+  if (pid == M.task_pid && !M.task_reaped) {
+    M.task_reaped = 1;
+    write_exit_record(status);
+  }
+}
+
+/* Reaps whatever has exited. Returns 1 while children remain, 0 when none. */
+static int reap_children(void) {
+  for (;;) {
+    int st;
+    pid_t p = waitpid(-1, &st, WNOHANG | __WALL);
+    if (p > 0) {
+      note_reaped(p, st);
+      continue;
+    }
+    if (p == 0) return 1;
+    if (errno == EINTR) continue;
+    return 0;
+  }
+}
+
+/* SIGKILLs every direct child (the task and reparented descendants), as
+ * listed in /proc (space-separated pids, read in chunks). */
+static void kill_children(void) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  char buf[4096];
+  size_t have = 0;
+  for (int eof = 0; !eof;) {
+    ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+    if (n < 0 && errno == EINTR) continue;
+    eof = n <= 0;
+    if (n > 0) have += (size_t)n;
+    buf[have] = '\0';
+    char *p = buf;
+    for (;;) {
+      while (*p == ' ' || *p == '\n') p++;
+      char *q = p;
+      while (*q >= '0' && *q <= '9') q++;
+      if (q == p || (*q == '\0' && !eof)) break; /* the end, or a pid cut by the read */
+      long pid = strtol(p, NULL, 10);
+      if (pid > 0) kill((pid_t)pid, SIGKILL);
+      p = q;
+    }
+    have = (size_t)(buf + have - p);
+    memmove(buf, p, have);
+  }
+  close(fd);
+}
+
+/* Kills the task's group and, round after round, every process that is or
+ * becomes our child (descendants are reparented to us, a subreaper, as
+ * their parents die), until nothing is left. Then exits. */
+static _Noreturn void destroy(void) {
+  mlog("destroy: killing the task and every descendant");
+  for (;;) {
+    if (!M.task_reaped) kill(-M.task_pid, SIGKILL);
+    kill_children();
+    int st;
+    pid_t p = waitpid(-1, &st, __WALL);
+    if (p > 0) {
+      note_reaped(p, st);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    break;
+  }
+  mlog("destroy: done");
+  _exit(0);
+}
+
+static void forward(int sig) {
+  if (M.task_reaped) return;
+  /* The group id is our unreaped child's pid, so it cannot name anybody
+   * else. ESRCH: the task left its group; signal the process itself. */
+  if (kill(-M.task_pid, sig) < 0 && errno == ESRCH) kill(M.task_pid, sig);
+}
+
+static _Noreturn void event_loop(void) {
+  for (;;) {
+    struct signalfd_siginfo si[16];
+    ssize_t n = read(M.sig_fd, si, sizeof si);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      /* Cannot happen with a valid signalfd; block on children instead. */
+      mlog("signalfd read failed: %s", strerror(errno));
+      destroy();
+    }
+    int chld = 0;
+    for (size_t i = 0; i < (size_t)n / sizeof si[0]; i++) {
+      if (si[i].ssi_signo == SIGCHLD) {
+        chld = 1;
+      } else if (si[i].ssi_signo == MON_CTL_SIGNAL && si[i].ssi_code == SI_QUEUE) {
+        int v = si[i].ssi_int;
+        if (v == MON_CMD_DESTROY) destroy();
+        if (v > 0 && v < NSIG) forward(v);
+      }
+    }
+    if (chld && !reap_children() && M.task_reaped) {
+      mlog("no processes left; exiting");
+      _exit(0);
+    }
+  }
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, MON_CTL_SIGNAL);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  /* Nothing but 0-2 and the spec socket may stay open. */
+  fcntl(MON_SPEC_FD, F_SETFD, FD_CLOEXEC);
+  close_range(MON_SPEC_FD + 1, ~0U, 0);
+  setsid();
+
+  char err[sizeof(((mon_reply *)0)->msg)];
+  mon_spec s;
+  void *map;
+  size_t map_len;
+  int rc = read_spec(&s, &map, &map_len, err, sizeof err);
+  if (rc < 0) fail_start(rc, err);
+
+  M.dir_fd = open(s.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (M.dir_fd < 0) {
+    rc = -errno;
+    snprintf(err, sizeof err, "cannot open state directory %s: %s", s.state_dir, strerror(-rc));
+    fail_start(rc, err);
+  }
+  int log_fd = openat(M.dir_fd, MON_LOG, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
+                      0600);
+  if (log_fd < 0) {
+    rc = -errno;
+    snprintf(err, sizeof err, "cannot open %s/%s: %s", s.state_dir, MON_LOG, strerror(-rc));
+    fail_start(rc, err);
+  }
+  dup2(log_fd, 2);
+  close(log_fd);
+  mlog("monitor started for %s", s.argv[0]);
+
+  /* Orphaned descendants are reparented to us, so they can still be
+   * reaped and, on destroy, killed. */
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+    rc = -errno;
+    snprintf(err, sizeof err, "cannot become a child subreaper: %s", strerror(-rc));
+    fail_start(rc, err);
+  }
+  M.sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
+  if (M.sig_fd < 0) {
+    rc = -errno;
+    snprintf(err, sizeof err, "cannot create a signalfd: %s", strerror(-rc));
+    fail_start(rc, err);
+  }
+
+  int out_fd = mon_open_output(s.stdout_path, "stdout", err, sizeof err);
+  if (out_fd < 0) fail_start(out_fd, err);
+  int err_fd = mon_open_output(s.stderr_path, "stderr", err, sizeof err);
+  if (err_fd < 0) fail_start(err_fd, err);
+
+  mon_reply r;
+  memset(&r, 0, sizeof r);
+  r.started_at_ns = realtime_ns();
+  rc = mon_spawn_task(&s, out_fd, err_fd, &M.task_pid, err, sizeof err);
+  /* Only the task holds the outputs now: the reader sees EOF when the task
+   * and its descendants are done with them. */
+  close(out_fd);
+  close(err_fd);
+  if (rc < 0) fail_start(rc, err);
+  mlog("task %d started: %s", (int)M.task_pid, s.argv[0]);
+  munmap(map, map_len);
+
+  r.task_pid = M.task_pid;
+  if (send_reply(&r) < 0) {
+    /* The plugin is gone before it learned of the task: nobody could
+     * ever stop it, so do not leave it running. */
+    mlog("cannot deliver the start reply: %s", strerror(errno));
+    destroy();
+  }
+  close(MON_SPEC_FD);
+  event_loop();
+}

@@ -1,0 +1,182 @@
+/* elide-monitor: opening the task's stdout/stderr and starting the task
+ * process (fork, set-up in the child, execve, failure report over a CLOEXEC
+ * pipe). */
+#include "monitor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* How long to wait for a FIFO's reader (Nomad's logmon opens it before
+ * StartTask, so this only covers a slow logmon). */
+#define FIFO_READER_WAIT_NS (10LL * 1000000000LL)
+#define FIFO_RETRY_NS (10LL * 1000000LL)
+
+/* The set-up steps of the task child; one travels back on failure. */
+enum child_step {
+  STEP_SIGNALS = 1,
+  STEP_SETPGID,
+  STEP_STDIO,
+  STEP_GROUPS,
+  STEP_GID,
+  STEP_UID,
+  STEP_CWD,
+  STEP_PDEATHSIG,
+  STEP_EXEC,
+};
+
+typedef struct child_failure {
+  int step;
+  int err;
+} child_failure;
+
+static long long mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Write-only, never following a final symlink, never creating the file: the
+ * path must be Nomad's FIFO (or an existing file). A FIFO is opened
+ * non-blocking first: ENXIO means its reader is not there yet, and a
+ * blocking open would hang the start for as long as that lasts. */
+int mon_open_output(const char *path, const char *what, char *err, size_t errlen) {
+  if (!path || !*path) path = "/dev/null";
+  long long deadline = mono_ns() + FIFO_READER_WAIT_NS;
+  int fd;
+  for (;;) {
+    fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_APPEND | O_NOCTTY);
+    if (fd >= 0) break;
+    int e = errno;
+    if (e == EINTR) continue;
+    if (e == ENXIO && mono_ns() < deadline) {
+      struct timespec d = {0, FIFO_RETRY_NS};
+      nanosleep(&d, NULL);
+      continue;
+    }
+    if (e == ENXIO)
+      snprintf(err, errlen, "cannot open %s %s: no reader on the FIFO after 10 s", what, path);
+    else
+      snprintf(err, errlen, "cannot open %s %s: %s", what, path, strerror(e));
+    return -e;
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+    int e = errno;
+    snprintf(err, errlen, "cannot open %s %s: %s", what, path, strerror(e));
+    close(fd);
+    return -e;
+  }
+  return fd;
+}
+
+static _Noreturn void child_fail(int pipe_fd, int step) {
+  child_failure f = {step, errno};
+  ssize_t r = write(pipe_fd, &f, sizeof f);
+  (void)r;
+  _exit(127);
+}
+
+/* Runs in the forked child (the monitor is single-threaded, so any libc
+ * call is safe here). Never returns. */
+static _Noreturn void child_exec(const mon_spec *s, int out_fd, int err_fd, int pipe_fd,
+                                 pid_t monitor) {
+  /* The monitor blocks and ignores signals for itself; the task starts
+   * clean. SIG_IGN and the mask would otherwise survive execve. */
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL); /* EINVAL for glibc's own */
+  sigset_t none;
+  sigemptyset(&none);
+  if (sigprocmask(SIG_SETMASK, &none, NULL) < 0) child_fail(pipe_fd, STEP_SIGNALS);
+
+  /* Own process group: signals go to the task's whole group. */
+  if (setpgid(0, 0) < 0) child_fail(pipe_fd, STEP_SETPGID);
+  if (dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) child_fail(pipe_fd, STEP_STDIO);
+
+  if (s->set_user) {
+    if (setgroups(s->ngroups, s->groups) < 0) child_fail(pipe_fd, STEP_GROUPS);
+    if (setgid(s->gid) < 0) child_fail(pipe_fd, STEP_GID);
+    if (setuid(s->uid) < 0) child_fail(pipe_fd, STEP_UID);
+  }
+  /* After the user switch, so that the user's own permissions apply. */
+  if (chdir(s->cwd) < 0) child_fail(pipe_fd, STEP_CWD);
+
+  /* If the monitor dies, nothing could report this task's exit: take it
+   * down too. Set after the credential change, which would clear it. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(pipe_fd, STEP_PDEATHSIG);
+  if (getppid() != monitor) _exit(127);
+
+  /* Everything above 2 (the monitor's log, signalfd, state dir, and
+   * anything it inherited) closes at execve; the failure pipe stays usable
+   * until then. */
+  close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+  execve(s->argv[0], s->argv, s->envp);
+  child_fail(pipe_fd, STEP_EXEC);
+}
+
+static void describe_failure(const mon_spec *s, const child_failure *f, char *err, size_t errlen) {
+  const char *why = strerror(f->err);
+  switch (f->step) {
+  case STEP_SIGNALS: snprintf(err, errlen, "cannot reset the signal mask: %s", why); break;
+  case STEP_SETPGID: snprintf(err, errlen, "cannot create a process group: %s", why); break;
+  case STEP_STDIO: snprintf(err, errlen, "cannot set up stdout/stderr: %s", why); break;
+  case STEP_GROUPS:
+    snprintf(err, errlen, "cannot set %zu supplementary groups: %s", s->ngroups, why);
+    break;
+  case STEP_GID: snprintf(err, errlen, "cannot set gid %u: %s", (unsigned)s->gid, why); break;
+  case STEP_UID: snprintf(err, errlen, "cannot set uid %u: %s", (unsigned)s->uid, why); break;
+  case STEP_CWD: snprintf(err, errlen, "cannot change directory to %s: %s", s->cwd, why); break;
+  case STEP_PDEATHSIG: snprintf(err, errlen, "cannot set the parent-death signal: %s", why); break;
+  case STEP_EXEC: snprintf(err, errlen, "cannot execute %s: %s", s->argv[0], why); break;
+  default: snprintf(err, errlen, "task set-up failed: %s", why); break;
+  }
+}
+
+int mon_spawn_task(const mon_spec *s, int out_fd, int err_fd, pid_t *pid, char *err,
+                   size_t errlen) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) {
+    int e = errno;
+    snprintf(err, errlen, "cannot create a pipe: %s", strerror(e));
+    return -e;
+  }
+  pid_t self = getpid();
+  pid_t child = fork();
+  if (child < 0) {
+    int e = errno;
+    snprintf(err, errlen, "cannot fork the task: %s", strerror(e));
+    close(p[0]);
+    close(p[1]);
+    return -e;
+  }
+  if (child == 0) {
+    close(p[0]);
+    child_exec(s, out_fd, err_fd, p[1], self);
+  }
+  close(p[1]);
+  /* EOF: execve closed the pipe, the program runs. A record: it failed. */
+  child_failure f;
+  ssize_t n;
+  do n = read(p[0], &f, sizeof f);
+  while (n < 0 && errno == EINTR);
+  close(p[0]);
+  if (n == 0) {
+    *pid = child;
+    return 0;
+  }
+  if (n != (ssize_t)sizeof f) f = (child_failure){0, n < 0 ? errno : EPROTO};
+  while (waitpid(child, NULL, __WALL) < 0 && errno == EINTR) {
+  }
+  describe_failure(s, &f, err, errlen);
+  return -(f.err ? f.err : EPROTO);
+}

@@ -1,0 +1,447 @@
+/* The Driver RPCs of a task's life: StartTask, RecoverTask, WaitTask,
+ * StopTask, DestroyTask, InspectTask and SignalTask. Blocking work runs
+ * offloaded; replies never leave a required sub-message unset. */
+#include "driver_tasks.h"
+
+#include "driver_state.h"
+#include "log.h"
+#include "module_host.h"
+#include "nomad_pb.h"
+#include "offload.h"
+#include "signals.h"
+#include "task_config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define GO_ZERO_TIME_SECONDS (-62135596800LL) /* Go's time.Time{} */
+
+/* Answers with an error status; `recoverable` attaches Nomad's
+ * RecoverableError detail so the task is restarted by its policy. */
+static void fail_start(rpc_call *call, grpc_status_code code, const char *msg, int recoverable) {
+  Hashicorp__Nomad__Plugins__Shared__Structs__RecoverableError re =
+      HASHICORP__NOMAD__PLUGINS__SHARED__STRUCTS__RECOVERABLE_ERROR__INIT;
+  re.recoverable = recoverable != 0;
+  uint8_t re_buf[8];
+  Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+  any.type_url = (char *)"type.googleapis.com/hashicorp.nomad.plugins.shared.structs.RecoverableError";
+  any.value.len = hashicorp__nomad__plugins__shared__structs__recoverable_error__pack(&re, re_buf);
+  any.value.data = re_buf;
+  Google__Protobuf__Any *details[] = {&any};
+  Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
+  st.code = (int32_t)code;
+  st.message = (char *)msg;
+  st.n_details = 1;
+  st.details = details;
+  size_t len = google__rpc__status__get_packed_size(&st);
+  uint8_t *buf = malloc(len);
+  if (!buf) {
+    rpc_finish(call, code, msg);
+    return;
+  }
+  google__rpc__status__pack(&st, buf);
+  rpc_finish_with_details(call, code, msg, buf, len);
+  free(buf);
+}
+
+/* Escapes a task id into one path component: [A-Za-z0-9._-] kept, others %XX. */
+static void escape_id(const char *id, char *out, size_t cap) {
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)id; *p && n + 4 < cap; p++) {
+    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+        *p == '.' || *p == '-' || *p == '_')
+      out[n++] = (char)*p;
+    else
+      n += (size_t)snprintf(out + n, cap - n, "%%%02X", *p);
+  }
+  out[n] = '\0';
+}
+
+/* Exit callback from the execution layer's watcher thread. */
+static void on_task_exit(void *arg, const exec_result *r) {
+  task *t = arg;
+  char code[32], sig[32];
+  snprintf(code, sizeof code, "%d", r->exit_code);
+  snprintf(sig, sizeof sig, "%d", r->signal);
+  log_msg(LOG_INFO, "task exited", "task_id", t->id, "exit_code", code, "signal", sig, "error",
+          r->err, NULL);
+  task_mark_exited(t, r);
+}
+
+/* No reference is taken for the callback: a task always outlives its
+ * exec_task (exec_destroy or exec_release runs before the task is freed, and
+ * no callback runs after either returns). */
+static void watch_exit(task *t) { exec_on_exit(t->proc, on_task_exit, t); }
+
+static int encode_state(task *t) {
+  driver_state ds;
+  memset(&ds, 0, sizeof ds);
+  snprintf(ds.module, sizeof ds.module, "%s", t->module->desc->name);
+  snprintf(ds.language, sizeof ds.language, "%s", t->language);
+  snprintf(ds.state_dir, sizeof ds.state_dir, "%s", t->state_dir);
+  ds.monitor_pid = exec_monitor_pid(t->proc);
+  ds.monitor_start_ticks = exec_monitor_start_ticks(t->proc);
+  ds.task_pid = exec_task_pid(t->proc);
+  ds.started_at_ns = t->started_at_ns;
+  t->driver_state = driver_state_encode(&ds, &t->driver_state_len);
+  return t->driver_state ? 0 : -ENOMEM;
+}
+
+static void reply_started(rpc_call *call, const DP(StartTaskRequest) * req, task *t) {
+  DP(StartTaskResponse) rep = DP_INIT(START_TASK_RESPONSE);
+  DP(TaskHandle) handle = DP_INIT(TASK_HANDLE);
+  handle.version = ELIDE_HANDLE_VERSION;
+  handle.config = req->task;
+  handle.state = DP_ENUM(TASK_STATE__RUNNING);
+  handle.driver_state.data = t->driver_state;
+  handle.driver_state.len = t->driver_state_len;
+  rep.result = DP_ENUM(START_TASK_RESPONSE__RESULT__SUCCESS);
+  rep.handle = &handle;
+  rpc_send(call, &rep.base);
+  rpc_finish(call, GRPC_STATUS_OK, NULL);
+}
+
+/* Finds the healthy module for a language; the error lists what exists. */
+static loaded_module *module_for(plugin *p, const char *language, char *err, size_t errlen) {
+  plugin_ensure_configured(p);
+  pthread_mutex_lock(&p->mu);
+  loaded_module *m = modules_for_language(&p->modules, language);
+  if (!m) {
+    char langs[512];
+    modules_languages(&p->modules, langs, sizeof langs);
+    snprintf(err, errlen, "task config: field \"language\": unknown language \"%s\" (available: %s)",
+             language, langs[0] ? langs : "none");
+  }
+  pthread_mutex_unlock(&p->mu);
+  return m;
+}
+
+static void start_task(rpc_call *call, const ProtobufCMessage *msg) {
+  const DP(StartTaskRequest) *req = (const void *)msg;
+  plugin *p = plugin_of(call);
+  char err[2048] = "";
+  task_request tr;
+  if (!req->task || !req->task->id || !req->task->id[0]) {
+    rpc_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "StartTask: task config with an id is required");
+    return;
+  }
+  const NomadTaskConfig *cfg = req->task;
+  if (task_request_build(cfg, &tr, err, sizeof err) != 0) {
+    log_msg(LOG_WARN, "task config rejected", "task_id", cfg->id, "error", err, NULL);
+    fail_start(call, GRPC_STATUS_INVALID_ARGUMENT, err, 0);
+    return;
+  }
+  loaded_module *m = module_for(p, tr.language, err, sizeof err);
+  task *t = m ? task_new(cfg->id, cfg->name, cfg->alloc_id, tr.language) : NULL;
+  if (!t) {
+    fail_start(call, GRPC_STATUS_INVALID_ARGUMENT, m ? "out of memory" : err, 0);
+    task_request_free(&tr);
+    return;
+  }
+  t->module = m;
+  t->module_state = m->state;
+  char escaped[1024];
+  escape_id(cfg->id, escaped, sizeof escaped);
+  pthread_mutex_lock(&p->mu);
+  snprintf(t->state_dir, sizeof t->state_dir, "%s/tasks/%s", p->cfg.state_dir, escaped);
+  pthread_mutex_unlock(&p->mu);
+  if (task_table_insert(&p->tasks, t) != 0) {
+    snprintf(err, sizeof err, "task with ID \"%s\" already started", cfg->id);
+    fail_start(call, GRPC_STATUS_ALREADY_EXISTS, err, 0);
+    goto out;
+  }
+  spawn_context ctx = {
+      .monitor_path = p->monitor_path,
+      .state_dir = t->state_dir,
+      .stdout_path = cfg->stdout_path,
+      .stderr_path = cfg->stderr_path,
+      .set_user = tr.set_user,
+      .uid = tr.uid,
+      .gid = tr.gid,
+      .groups = tr.groups,
+      .ngroups = tr.ngroups,
+  };
+  elide_task et = {
+      .id = cfg->id,
+      .language = tr.language,
+      .task_dir = tr.task_dir,
+      .script = tr.script,
+      .code = tr.code,
+      .args = (const char *const *)tr.args,
+      .envp = (const char *const *)tr.envp,
+  };
+  elide_proc *proc = NULL;
+  int rc = m->desc->ops->execute(m->state, &et, &ctx, &proc, err, sizeof err);
+  if (rc != 0 || !proc) {
+    log_msg(LOG_ERROR, "task failed to start", "task_id", cfg->id, "error", err, NULL);
+    task_unref(task_table_remove(&p->tasks, cfg->id));
+    fail_start(call, GRPC_STATUS_FAILED_PRECONDITION, err[0] ? err : "backend failed to start", 0);
+    goto out;
+  }
+  t->proc = proc_exec_task(proc);
+  t->started_at_ns = exec_started_at_ns(t->proc);
+  if (encode_state(t) != 0) {
+    exec_destroy(t->proc, 1);
+    t->proc = NULL;
+    task_unref(task_table_remove(&p->tasks, cfg->id));
+    fail_start(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory encoding driver_state", 1);
+    goto out;
+  }
+  watch_exit(t);
+  char pid[32];
+  snprintf(pid, sizeof pid, "%d", (int)exec_task_pid(t->proc));
+  log_msg(LOG_INFO, "task started", "task_id", cfg->id, "language", tr.language, "pid", pid, NULL);
+  const char *ann[] = {"backend", m->desc->name, "pid", pid, NULL};
+  char event[256];
+  snprintf(event, sizeof event, "Started %s task with the %s backend (module %s %s)",
+           tr.language, m->desc->name, m->desc->name, m->desc->version);
+  events_emit(p, t, event, ann);
+  reply_started(call, req, t);
+out:
+  task_unref(t);
+  task_request_free(&tr);
+}
+
+static loaded_module *module_named(plugin *p, const char *name) {
+  plugin_ensure_configured(p);
+  pthread_mutex_lock(&p->mu);
+  loaded_module *found = NULL;
+  for (size_t i = 0; i < p->modules.n && !found; i++)
+    if (p->modules.mods[i].desc && strcmp(p->modules.mods[i].desc->name, name) == 0 &&
+        p->modules.mods[i].state)
+      found = &p->modules.mods[i];
+  pthread_mutex_unlock(&p->mu);
+  return found;
+}
+
+/* Re-attaches to a task of an earlier plugin process from driver_state. */
+static void recover_task(rpc_call *call, const ProtobufCMessage *msg) {
+  const DP(RecoverTaskRequest) *req = (const void *)msg;
+  plugin *p = plugin_of(call);
+  char err[1024] = "";
+  if (!req->handle || !req->handle->config || !req->handle->config->id) {
+    rpc_finish(call, GRPC_STATUS_INVALID_ARGUMENT, "RecoverTask: handle.config.id is required");
+    return;
+  }
+  const char *id = req->handle->config->id;
+  task *known = task_table_get(&p->tasks, id);
+  if (known) { /* already tracked: recovering is a no-op */
+    task_unref(known);
+    DP(RecoverTaskResponse) rep = DP_INIT(RECOVER_TASK_RESPONSE);
+    rpc_send(call, &rep.base);
+    rpc_finish(call, GRPC_STATUS_OK, NULL);
+    return;
+  }
+  driver_state ds;
+  if (driver_state_decode(req->handle->driver_state.data, req->handle->driver_state.len, &ds, err,
+                          sizeof err) != 0) {
+    rpc_finish(call, GRPC_STATUS_INVALID_ARGUMENT, err);
+    return;
+  }
+  loaded_module *m = module_named(p, ds.module);
+  if (!m) {
+    snprintf(err, sizeof err, "RecoverTask: module \"%s\" is not loaded", ds.module);
+    rpc_finish(call, GRPC_STATUS_FAILED_PRECONDITION, err);
+    return;
+  }
+  const DP(TaskConfig) *cfg = req->handle->config;
+  task *t = task_new(id, cfg->name, cfg->alloc_id, ds.language);
+  exec_task *proc = NULL;
+  if (!t || exec_attach(ds.state_dir, ds.monitor_pid, ds.monitor_start_ticks, ds.task_pid,
+                        ds.started_at_ns, &proc, err, sizeof err) != 0) {
+    log_msg(LOG_WARN, "task recovery failed", "task_id", id, "error", err, NULL);
+    rpc_finish(call, GRPC_STATUS_FAILED_PRECONDITION, err[0] ? err : "out of memory");
+    task_unref(t);
+    return;
+  }
+  t->module = m;
+  t->module_state = m->state;
+  t->proc = proc;
+  t->started_at_ns = ds.started_at_ns;
+  snprintf(t->state_dir, sizeof t->state_dir, "%s", ds.state_dir);
+  t->driver_state = malloc(req->handle->driver_state.len);
+  if (t->driver_state) {
+    memcpy(t->driver_state, req->handle->driver_state.data, req->handle->driver_state.len);
+    t->driver_state_len = req->handle->driver_state.len;
+  }
+  if (task_table_insert(&p->tasks, t) != 0) {
+    exec_release(proc);
+    t->proc = NULL;
+  } else {
+    watch_exit(t);
+    log_msg(LOG_INFO, "task recovered", "task_id", id, NULL);
+  }
+  task_unref(t);
+  DP(RecoverTaskResponse) rep = DP_INIT(RECOVER_TASK_RESPONSE);
+  rpc_send(call, &rep.base);
+  rpc_finish(call, GRPC_STATUS_OK, NULL);
+}
+
+static task *find_or_fail(rpc_call *call, const char *id) {
+  task *t = task_table_get(&plugin_of(call)->tasks, id);
+  if (!t) rpc_finish(call, GRPC_STATUS_NOT_FOUND, "task not found for given id");
+  return t;
+}
+
+static void wait_task(rpc_call *call, const ProtobufCMessage *msg) {
+  const DP(WaitTaskRequest) *req = (const void *)msg;
+  task *t = find_or_fail(call, req->task_id);
+  if (!t) return;
+  task_add_waiter(t, call);
+  task_unref(t);
+}
+
+static void reply_empty(rpc_call *call, const ProtobufCMessageDescriptor *desc) {
+  ProtobufCMessage empty;
+  protobuf_c_message_init(desc, &empty);
+  rpc_send(call, &empty);
+  rpc_finish(call, GRPC_STATUS_OK, NULL);
+}
+
+static int duration_ms(const Google__Protobuf__Duration *d) {
+  if (!d) return 0;
+  int64_t ms = d->seconds * 1000 + d->nanos / 1000000;
+  return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+/* Signal, grace, SIGKILL; returns after the task has ended. Unknown and
+ * already-exited tasks succeed, so Nomad's retries have nothing to retry. */
+static void stop_task(rpc_call *call, const ProtobufCMessage *msg) {
+  const DP(StopTaskRequest) *req = (const void *)msg;
+  task *t = task_table_get(&plugin_of(call)->tasks, req->task_id);
+  if (t && t->proc && !task_exit_state(t, NULL, NULL)) {
+    int sig = req->signal && req->signal[0] ? signal_from_name(req->signal) : SIGINT;
+    if (!sig) {
+      log_msg(LOG_WARN, "unknown stop signal, using SIGINT", "task_id", t->id, "signal",
+              req->signal, NULL);
+      sig = SIGINT;
+    }
+    elide_exit ex;
+    int rc = t->module->desc->ops->cancel(t->module_state, (elide_proc *)t->proc, sig,
+                                          duration_ms(req->timeout), &ex);
+    if (rc != 0) {
+      char err[256];
+      snprintf(err, sizeof err, "stopping task %s failed: %s", t->id, strerror(-rc));
+      task_unref(t);
+      rpc_finish(call, GRPC_STATUS_INTERNAL, err);
+      return;
+    }
+    exec_result r;
+    exec_wait(t->proc, -1, &r);
+    task_mark_exited(t, &r); /* the watcher may not have run yet */
+  }
+  task_unref(t);
+  reply_empty(call, &DP_DESC(stop_task_response));
+}
+
+static void destroy_task(rpc_call *call, const ProtobufCMessage *msg) {
+  const DP(DestroyTaskRequest) *req = (const void *)msg;
+  plugin *p = plugin_of(call);
+  task *t = task_table_get(&p->tasks, req->task_id);
+  if (!t) {
+    reply_empty(call, &DP_DESC(destroy_task_response));
+    return;
+  }
+  if (t->proc && !task_exit_state(t, NULL, NULL)) {
+    if (!req->force) {
+      task_unref(t);
+      rpc_finish(call, GRPC_STATUS_FAILED_PRECONDITION, "cannot destroy running task");
+      return;
+    }
+    exec_result r;
+    exec_stop(t->proc, SIGKILL, 0, &r);
+    task_mark_exited(t, &r);
+  }
+  task *removed = task_table_remove(&p->tasks, req->task_id);
+  if (removed == t && t->proc) {
+    exec_destroy(t->proc, 1);
+    t->proc = NULL;
+  }
+  task_unref(removed);
+  task_unref(t);
+  reply_empty(call, &DP_DESC(destroy_task_response));
+}
+
+static void inspect_task(rpc_call *call, const ProtobufCMessage *msg) {
+  const DP(InspectTaskRequest) *req = (const void *)msg;
+  task *t = find_or_fail(call, req->task_id);
+  if (!t) return;
+  exec_result r;
+  int64_t completed = 0;
+  int exited = task_exit_state(t, &r, &completed);
+  DP(InspectTaskResponse) rep = DP_INIT(INSPECT_TASK_RESPONSE);
+  DP(TaskStatus) st = DP_INIT(TASK_STATUS);
+  DP(ExitResult) res = DP_INIT(EXIT_RESULT);
+  DP(TaskDriverStatus) drv = DP_INIT(TASK_DRIVER_STATUS);
+  DP(TaskDriverStatus__AttributesEntry) pid_attr = DP_INIT(TASK_DRIVER_STATUS__ATTRIBUTES_ENTRY);
+  DP(TaskDriverStatus__AttributesEntry) *attrs[] = {&pid_attr};
+  Google__Protobuf__Timestamp started = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+  Google__Protobuf__Timestamp done = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+  char pid[32];
+  snprintf(pid, sizeof pid, "%d", t->proc ? (int)exec_task_pid(t->proc) : 0);
+  pid_attr.key = (char *)"pid";
+  pid_attr.value = pid;
+  drv.n_attributes = 1;
+  drv.attributes = attrs;
+  pb_timestamp(&started, t->started_at_ns);
+  if (exited) {
+    pb_timestamp(&done, completed);
+    res.exit_code = r.exit_code;
+    res.signal = r.signal;
+    res.oom_killed = r.oom_killed != 0;
+  } else {
+    done.seconds = GO_ZERO_TIME_SECONDS;
+  }
+  st.id = t->id;
+  st.name = t->name;
+  st.state = exited ? DP_ENUM(TASK_STATE__EXITED) : DP_ENUM(TASK_STATE__RUNNING);
+  st.started_at = &started;
+  st.completed_at = &done;
+  st.result = &res;
+  rep.task = &st;
+  rep.driver = &drv;
+  rpc_send(call, &rep.base);
+  rpc_finish(call, GRPC_STATUS_OK, NULL);
+  task_unref(t);
+}
+
+static void signal_task(rpc_call *call, const ProtobufCMessage *msg) {
+  const DP(SignalTaskRequest) *req = (const void *)msg;
+  int sig = signal_from_name(req->signal);
+  char err[256];
+  if (!sig) {
+    snprintf(err, sizeof err, "unknown signal \"%s\"", req->signal ? req->signal : "");
+    rpc_finish(call, GRPC_STATUS_INVALID_ARGUMENT, err);
+    return;
+  }
+  task *t = find_or_fail(call, req->task_id);
+  if (!t) return;
+  int rc = t->proc ? t->module->desc->ops->signal(t->module_state, (elide_proc *)t->proc, sig)
+                   : -ESRCH;
+  task_unref(t);
+  if (rc == -ESRCH) {
+    rpc_finish(call, GRPC_STATUS_FAILED_PRECONDITION, "task has already exited");
+  } else if (rc != 0) {
+    snprintf(err, sizeof err, "cannot signal task: %s", strerror(-rc));
+    rpc_finish(call, GRPC_STATUS_INTERNAL, err);
+  } else {
+    reply_empty(call, &DP_DESC(signal_task_response));
+  }
+}
+
+void driver_start_task(rpc_call *call, const ProtobufCMessage *msg) { offload(call, msg, start_task); }
+void driver_recover_task(rpc_call *call, const ProtobufCMessage *msg) {
+  offload(call, msg, recover_task);
+}
+void driver_wait_task(rpc_call *call, const ProtobufCMessage *msg) { wait_task(call, msg); }
+void driver_stop_task(rpc_call *call, const ProtobufCMessage *msg) { offload(call, msg, stop_task); }
+void driver_destroy_task(rpc_call *call, const ProtobufCMessage *msg) {
+  offload(call, msg, destroy_task);
+}
+void driver_inspect_task(rpc_call *call, const ProtobufCMessage *msg) { inspect_task(call, msg); }
+void driver_signal_task(rpc_call *call, const ProtobufCMessage *msg) { signal_task(call, msg); }

@@ -1,0 +1,30 @@
+/* The host services table handed to modules, backed by local execution
+ * (exec.h). `task_ctx` in spawn is a spawn_context built by the front end
+ * for one task: everything about the task's process that is the host's
+ * business rather than the module's (stdio, user, supervisor state). */
+#ifndef ELIDE_NOMAD_MODULE_HOST_H
+#define ELIDE_NOMAD_MODULE_HOST_H
+
+#include "elide_module.h"
+#include "exec.h"
+
+#include <sys/types.h>
+
+typedef struct spawn_context {
+  const char *monitor_path;
+  const char *state_dir;
+  const char *stdout_path;
+  const char *stderr_path;
+  int set_user;
+  uid_t uid;
+  gid_t gid;
+  const gid_t *groups;
+  size_t ngroups;
+} spawn_context;
+
+extern const elide_host_services module_host_services;
+
+/* The exec_task behind an elide_proc (they are the same object). */
+static inline exec_task *proc_exec_task(elide_proc *p) { return (exec_task *)p; }
+
+#endif

@@ -1,0 +1,82 @@
+/* The Nomad front end's process-wide state and the entry points of its
+ * parts. One `plugin` exists per process; handlers reach it through
+ * rpc_server_user(rpc_call_server(call)). */
+#ifndef ELIDE_NOMAD_PLUGIN_H
+#define ELIDE_NOMAD_PLUGIN_H
+
+#include "cty.h"
+#include "modules.h"
+#include "rpc_server.h"
+#include "stream_hub.h"
+#include "tasks.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#define ELIDE_DRIVER_NAME "elide"
+#define ELIDE_HANDLE_VERSION 1
+
+/* Plugin configuration after decoding and defaults (see plugin_config.c). */
+typedef struct plugin_config {
+  char python_runtime[PATH_MAX];
+  char module_dir[PATH_MAX];
+  char state_dir[PATH_MAX];
+  /* From SetConfig's nomad_config, 0 when absent: used to turn CPU
+   * percentages into MHz for stats. */
+  uint64_t total_compute_mhz;
+  uint32_t num_cores;
+} plugin_config;
+
+typedef struct plugin {
+  pthread_mutex_t mu; /* guards cfg, configured, modules' state pointers */
+  plugin_config cfg;
+  int configured;
+  module_registry modules;
+  char modules_error[512]; /* non-empty: the module directory could not be read */
+  char monitor_path[PATH_MAX];
+  task_table tasks;
+  stream_hub fingerprint_subscribers;
+  stream_hub event_subscribers;
+  pthread_t fingerprint_thread;
+  int fingerprint_thread_started;
+  pthread_mutex_t stop_mu;
+  pthread_cond_t stop_cond;
+  int stopping;
+} plugin;
+
+plugin *plugin_of(rpc_call *call);
+
+/* plugin_config.c */
+extern const cty_field plugin_config_fields[];
+extern const size_t plugin_config_nfields;
+int plugin_config_decode(const void *msgpack, size_t len, plugin_config *out, char *err,
+                         size_t errlen);
+void plugin_config_defaults(plugin_config *out);
+/* Applies a decoded config: loads modules on first use and (re)initialises
+ * every module with its settings. Errors name the module. */
+int plugin_apply_config(plugin *p, const plugin_config *cfg, char *err, size_t errlen);
+/* Applies the defaults when Nomad has not sent SetConfig to this process
+ * (go-plugin reattach skips it; tools may never send it). */
+void plugin_ensure_configured(plugin *p);
+
+/* Method tables of the services, concatenated by main.c. */
+extern const rpc_method goplugin_methods[];
+extern const size_t goplugin_nmethods;
+extern const rpc_method base_methods[];
+extern const size_t base_nmethods;
+extern const rpc_method driver_methods[];
+extern const size_t driver_nmethods;
+
+/* Asks main() to stop the server and exit (GRPCController/Shutdown). */
+void plugin_request_exit(void);
+
+/* fingerprint.c */
+int fingerprint_start(plugin *p);
+void fingerprint_stop(plugin *p);
+void fingerprint_subscribe(plugin *p, rpc_call *call);
+
+/* events.c: broadcasts a DriverTaskEvent to every TaskEvents stream. */
+void events_emit(plugin *p, const task *t, const char *message, const char *const *annotations);
+
+#endif

@@ -1,0 +1,130 @@
+/* The agent-side plugin configuration (`plugin "nomad-driver-elide" {
+ * config { ... } }`): its schema, decoding, defaults, and applying it to the
+ * module registry. */
+#include "plugin.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { CFG_MODULE_DIR, CFG_PYTHON_RUNTIME, CFG_STATE_DIR, CFG_COUNT };
+
+const cty_field plugin_config_fields[] = {
+    [CFG_MODULE_DIR] = {"module_dir", CTY_STRING, 0, "", NULL,
+                        "absolute directory of backend modules (default: next to the binary)"},
+    [CFG_PYTHON_RUNTIME] = {"python_runtime", CTY_STRING, 0, "/usr/bin/python3", NULL,
+                            "absolute path of the python interpreter"},
+    [CFG_STATE_DIR] = {"state_dir", CTY_STRING, 0, "", NULL,
+                       "absolute directory for per-task exit records (default "
+                       "/run/nomad-driver-elide as root)"},
+};
+const size_t plugin_config_nfields = CFG_COUNT;
+
+void plugin_config_defaults(plugin_config *out) {
+  memset(out, 0, sizeof *out);
+  snprintf(out->python_runtime, sizeof out->python_runtime, "/usr/bin/python3");
+  modules_default_path("modules", out->module_dir, sizeof out->module_dir);
+  if (geteuid() == 0) {
+    snprintf(out->state_dir, sizeof out->state_dir, "/run/nomad-driver-elide");
+  } else {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(out->state_dir, sizeof out->state_dir, "%s/nomad-driver-elide-%u",
+             tmp && tmp[0] == '/' ? tmp : "/tmp", (unsigned)geteuid());
+  }
+}
+
+/* Copies an optional absolute path setting; "" keeps the default. */
+static int take_path(const cty_value *v, const char *field, char *dst, size_t cap, char *err,
+                     size_t errlen) {
+  if (v->is_null || !v->str || !v->str[0]) return 0;
+  if (v->str[0] != '/') {
+    snprintf(err, errlen, "plugin config: field \"%s\": \"%s\" must be an absolute path", field,
+             v->str);
+    return -EINVAL;
+  }
+  if (strlen(v->str) >= cap) {
+    snprintf(err, errlen, "plugin config: field \"%s\": path is too long", field);
+    return -ENAMETOOLONG;
+  }
+  snprintf(dst, cap, "%s", v->str);
+  return 0;
+}
+
+int plugin_config_decode(const void *msgpack, size_t len, plugin_config *out, char *err,
+                         size_t errlen) {
+  cty_value vals[CFG_COUNT];
+  plugin_config_defaults(out);
+  int rc = cty_decode_object(plugin_config_fields, CFG_COUNT, msgpack, len, "plugin config", vals,
+                             err, errlen);
+  if (rc != 0) return rc;
+  for (int i = 0; i < CFG_COUNT && rc == 0; i++) {
+    char *dst = i == CFG_MODULE_DIR ? out->module_dir
+                : i == CFG_PYTHON_RUNTIME ? out->python_runtime
+                                          : out->state_dir;
+    rc = take_path(&vals[i], plugin_config_fields[i].name, dst, PATH_MAX, err, errlen);
+  }
+  cty_values_free(vals, CFG_COUNT);
+  return rc;
+}
+
+/* Host services handed to modules (module_host.c). */
+extern const elide_host_services module_host_services;
+
+/* The settings each module receives. Only python has any so far. */
+static size_t module_settings(const plugin_config *cfg, const char *module,
+                              elide_config_entry *out) {
+  if (strcmp(module, "python") == 0) {
+    out[0] = (elide_config_entry){"runtime", cfg->python_runtime};
+    return 1;
+  }
+  return 0;
+}
+
+int plugin_apply_config(plugin *p, const plugin_config *cfg, char *err, size_t errlen) {
+  pthread_mutex_lock(&p->mu);
+  if (p->modules.n == 0 && !p->modules_error[0]) {
+    char why[512];
+    if (modules_load_dir(&p->modules, cfg->module_dir, why, sizeof why) != 0)
+      snprintf(p->modules_error, sizeof p->modules_error, "%s", why);
+  }
+  /* Re-initialise every loaded module with the new settings. The previous
+   * instances are retired but not freed: running tasks may still use them. */
+  for (size_t i = 0; i < p->modules.n; i++) {
+    loaded_module *m = &p->modules.mods[i];
+    if (!m->desc) continue;
+    elide_config_entry entries[8];
+    size_t n = module_settings(cfg, m->desc->name, entries);
+    void *state = NULL;
+    char why[400] = "";
+    if (m->desc->ops->init(&module_host_services, entries, n, &state, why, sizeof why) != 0) {
+      snprintf(m->error, sizeof m->error, "module %s: init failed: %s", m->desc->name, why);
+      log_msg(LOG_ERROR, "module init failed", "module", m->desc->name, "error", why, NULL);
+      m->state = NULL;
+    } else {
+      m->error[0] = '\0';
+      m->state = state;
+    }
+  }
+  p->cfg = *cfg;
+  p->configured = 1;
+  pthread_mutex_unlock(&p->mu);
+  (void)err;
+  (void)errlen;
+  return 0;
+}
+
+void plugin_ensure_configured(plugin *p) {
+  pthread_mutex_lock(&p->mu);
+  int configured = p->configured;
+  pthread_mutex_unlock(&p->mu);
+  if (configured) return;
+  plugin_config cfg;
+  char err[256];
+  plugin_config_defaults(&cfg);
+  plugin_apply_config(p, &cfg, err, sizeof err);
+}

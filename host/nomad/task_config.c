@@ -1,0 +1,178 @@
+/* Task config decoding and validation (see task_config.h). */
+#include "task_config.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { TC_ARGS, TC_CODE, TC_LANGUAGE, TC_SCRIPT, TC_COUNT };
+
+const cty_field task_config_fields[] = {
+    [TC_ARGS] = {"args", CTY_LIST_STRING, 0, NULL, NULL, "arguments passed to the program"},
+    [TC_CODE] = {"code", CTY_STRING, 0, NULL, NULL, "inline source (exclusive with script)"},
+    [TC_LANGUAGE] = {"language", CTY_STRING, 1, NULL, NULL, "backend language, e.g. python"},
+    [TC_SCRIPT] = {"script", CTY_STRING, 0, NULL, NULL,
+                   "script path inside the task directory (exclusive with code)"},
+};
+const size_t task_config_nfields = TC_COUNT;
+
+int env_name_is_denied(const char *name) {
+  static const char *const denied[] = {"GCONV_PATH", "GLIBC_TUNABLES", "MALLOC_TRACE",
+                                       "LOCPATH",    "NLSPATH",        "HOSTALIASES",
+                                       "RESOLV_HOST_CONF", NULL};
+  if (strncmp(name, "LD_", 3) == 0) return 1;
+  for (const char *const *d = denied; *d; d++)
+    if (strcmp(name, *d) == 0) return 1;
+  return 0;
+}
+
+void task_request_free(task_request *r) {
+  free(r->language);
+  free(r->script);
+  free(r->code);
+  for (char **a = r->args; a && *a; a++) free(*a);
+  free(r->args);
+  for (char **e = r->envp; e && *e; e++) free(*e);
+  free(r->envp);
+  free(r->groups);
+  memset(r, 0, sizeof *r);
+}
+
+static int build_env(const NomadTaskConfig *cfg, task_request *out, char *err, size_t errlen) {
+  out->envp = calloc(cfg->n_env + 1, sizeof *out->envp);
+  if (!out->envp) goto oom;
+  size_t n = 0;
+  for (size_t i = 0; i < cfg->n_env; i++) {
+    const char *k = cfg->env[i]->key, *v = cfg->env[i]->value;
+    if (!k || !k[0] || strchr(k, '=') || env_name_is_denied(k)) continue;
+    if (asprintf(&out->envp[n], "%s=%s", k, v ? v : "") < 0) {
+      out->envp[n] = NULL;
+      goto oom;
+    }
+    n++;
+  }
+  return 0;
+oom:
+  snprintf(err, errlen, "out of memory building the task environment");
+  return -ENOMEM;
+}
+
+/* Resolves `script` (relative to the task dir, or absolute) and requires the
+ * real path, symlinks followed, to stay inside the task directory. */
+static int resolve_script(const char *script, task_request *out, char *err, size_t errlen) {
+  char joined[PATH_MAX * 2], real_dir[PATH_MAX], real[PATH_MAX];
+  if (script[0] == '/')
+    snprintf(joined, sizeof joined, "%s", script);
+  else
+    snprintf(joined, sizeof joined, "%s/%s", out->task_dir, script);
+  if (!realpath(out->task_dir, real_dir)) {
+    snprintf(err, errlen, "task directory %s: %s", out->task_dir, strerror(errno));
+    return -ENOENT;
+  }
+  if (!realpath(joined, real)) {
+    snprintf(err, errlen, "task config: field \"script\": %s: %s", script, strerror(errno));
+    return -ENOENT;
+  }
+  size_t dl = strlen(real_dir);
+  if (strncmp(real, real_dir, dl) != 0 || real[dl] != '/') {
+    snprintf(err, errlen,
+             "task config: field \"script\": %s resolves to %s, outside the task directory %s",
+             script, real, real_dir);
+    return -EPERM;
+  }
+  struct stat st;
+  if (stat(real, &st) != 0 || !S_ISREG(st.st_mode)) {
+    snprintf(err, errlen, "task config: field \"script\": %s is not a regular file", script);
+    return -EINVAL;
+  }
+  out->script = strdup(real);
+  return out->script ? 0 : -ENOMEM;
+}
+
+/* Resolves the job's `user` to uid, gid and supplementary groups. */
+static int resolve_user(const char *user, task_request *out, char *err, size_t errlen) {
+  if (!user || !user[0]) return 0;
+  struct passwd pw, *res = NULL;
+  char buf[16384];
+  int rc = getpwnam_r(user, &pw, buf, sizeof buf, &res);
+  if (rc != 0 || !res) {
+    snprintf(err, errlen, "user \"%s\": %s", user, rc ? strerror(rc) : "no such user");
+    return -ENOENT;
+  }
+  if (geteuid() != 0 && pw.pw_uid != geteuid()) {
+    snprintf(err, errlen, "user \"%s\": the plugin runs as uid %u and cannot switch users", user,
+             (unsigned)geteuid());
+    return -EPERM;
+  }
+  int ngroups = 64;
+  gid_t *groups = NULL;
+  for (int attempt = 0; attempt < 4; attempt++) {
+    gid_t *grown = realloc(groups, (size_t)ngroups * sizeof *groups);
+    if (!grown) break;
+    groups = grown;
+    int want = ngroups;
+    if (getgrouplist(user, pw.pw_gid, groups, &want) >= 0) {
+      ngroups = want;
+      out->groups = groups;
+      out->ngroups = (size_t)ngroups;
+      out->set_user = 1;
+      out->uid = pw.pw_uid;
+      out->gid = pw.pw_gid;
+      return 0;
+    }
+    ngroups = want > ngroups ? want : ngroups * 2;
+  }
+  free(groups);
+  snprintf(err, errlen, "user \"%s\": cannot list its groups", user);
+  return -ENOMEM;
+}
+
+static int take_fields(cty_value *v, task_request *out, char *err, size_t errlen) {
+  int has_script = !v[TC_SCRIPT].is_null && v[TC_SCRIPT].str[0];
+  int has_code = !v[TC_CODE].is_null && v[TC_CODE].str[0];
+  if (has_script == has_code) {
+    snprintf(err, errlen, "task config: exactly one of fields \"script\" and \"code\" must be set "
+                          "(got %s)", has_script ? "both" : "neither");
+    return -EINVAL;
+  }
+  if (!v[TC_LANGUAGE].str[0]) {
+    snprintf(err, errlen, "task config: field \"language\": must not be empty");
+    return -EINVAL;
+  }
+  out->language = strdup(v[TC_LANGUAGE].str);
+  out->args = calloc(v[TC_ARGS].n + 1, sizeof *out->args);
+  if (!out->language || !out->args) return -ENOMEM;
+  for (size_t i = 0; i < v[TC_ARGS].n; i++)
+    if (!(out->args[i] = strdup(v[TC_ARGS].items[i]))) return -ENOMEM;
+  if (has_code && !(out->code = strdup(v[TC_CODE].str))) return -ENOMEM;
+  if (has_script) return resolve_script(v[TC_SCRIPT].str, out, err, errlen);
+  return 0;
+}
+
+int task_request_build(const NomadTaskConfig *cfg, task_request *out, char *err, size_t errlen) {
+  memset(out, 0, sizeof *out);
+  if (!cfg->alloc_dir || cfg->alloc_dir[0] != '/' || !cfg->name || !cfg->name[0] ||
+      strchr(cfg->name, '/')) {
+    snprintf(err, errlen, "task %s: alloc_dir \"%s\" and name \"%s\" must give an absolute task "
+             "directory", cfg->id ? cfg->id : "", cfg->alloc_dir ? cfg->alloc_dir : "",
+             cfg->name ? cfg->name : "");
+    return -EINVAL;
+  }
+  snprintf(out->task_dir, sizeof out->task_dir, "%s/%s", cfg->alloc_dir, cfg->name);
+  cty_value v[TC_COUNT];
+  int rc = cty_decode_object(task_config_fields, TC_COUNT, cfg->msgpack_driver_config.data,
+                             cfg->msgpack_driver_config.len, "task config", v, err, errlen);
+  if (rc != 0) return rc;
+  rc = take_fields(v, out, err, errlen);
+  cty_values_free(v, TC_COUNT);
+  if (rc == 0) rc = build_env(cfg, out, err, errlen);
+  if (rc == 0) rc = resolve_user(cfg->user, out, err, errlen);
+  if (rc == -ENOMEM && !err[0]) snprintf(err, errlen, "out of memory decoding the task config");
+  if (rc != 0) task_request_free(out);
+  return rc;
+}

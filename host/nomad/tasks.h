@@ -1,0 +1,66 @@
+/* The task table: every task this plugin process started or recovered,
+ * keyed by Nomad's task id, with its exit state and WaitTask waiters.
+ * Tasks are reference counted: table membership holds one reference and
+ * every lookup returns another that the caller drops with task_unref. */
+#ifndef ELIDE_NOMAD_TASKS_H
+#define ELIDE_NOMAD_TASKS_H
+
+#include "exec.h"
+#include "modules.h"
+#include "rpc_server.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+
+typedef struct task {
+  char *id;       /* Nomad task id: <alloc_id>/<task name>/<8 hex> */
+  char *name;     /* task name */
+  char *alloc_id;
+  char *language;
+  loaded_module *module;
+  void *module_state;  /* the module instance that started it */
+  exec_task *proc;     /* set once started; the elide_proc handed to the module */
+  char state_dir[PATH_MAX];
+  int64_t started_at_ns;
+  uint8_t *driver_state; /* persisted identity (driver_state.c) */
+  size_t driver_state_len;
+
+  pthread_mutex_t mu; /* guards the fields below */
+  int exited;
+  exec_result result;
+  int64_t completed_at_ns;
+  rpc_call **waiters; /* WaitTask calls (referenced) answered at exit */
+  size_t nwaiters, capwaiters;
+  int refs;
+} task;
+
+typedef struct task_table {
+  pthread_mutex_t mu;
+  task **items;
+  size_t n, cap;
+} task_table;
+
+void task_table_init(task_table *tt);
+/* Creates a task holding one reference for the caller; NULL on ENOMEM. */
+task *task_new(const char *id, const char *name, const char *alloc_id, const char *language);
+/* Adds t (the table takes its own reference). -EEXIST if the id is known. */
+int task_table_insert(task_table *tt, task *t);
+/* Looks up by id; returns a new reference or NULL. */
+task *task_table_get(task_table *tt, const char *id);
+/* Removes by id; returns the table's reference (caller unrefs) or NULL. */
+task *task_table_remove(task_table *tt, const char *id);
+/* Snapshot of all tasks (each referenced); caller unrefs each and frees the array. */
+task **task_table_list(task_table *tt, size_t *n);
+void task_ref(task *t);
+void task_unref(task *t);
+
+/* Records the exit (first call wins) and answers every waiter. */
+void task_mark_exited(task *t, const exec_result *r);
+/* Answers `call` with the exit result now if the task has ended, otherwise
+ * queues it (referenced) until task_mark_exited. */
+void task_add_waiter(task *t, rpc_call *call);
+/* Copies the exit state; returns 1 if exited. */
+int task_exit_state(task *t, exec_result *r, int64_t *completed_at_ns);
+
+#endif

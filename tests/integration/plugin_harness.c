@@ -1,0 +1,260 @@
+/* Plugin launcher, fake logmon and config builders for integration tests. */
+#include "plugin_harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <msgpack.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "goplugin/grpc_controller.pb-c.h"
+
+extern char **environ;
+
+int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int plugin_start(plugin_proc *p, const char *const *extra_env) {
+  int out[2], err[2];
+  memset(p, 0, sizeof *p);
+  if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) return -1;
+  p->pid = fork();
+  if (p->pid == 0) {
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    setenv("NOMAD_PLUGIN_MAGIC_COOKIE",
+           "e4327c2e01eabfd75a8a67adb114fb34a757d57eee7728d857a8cec6e91a7255", 1);
+    setenv("PLUGIN_PROTOCOL_VERSIONS", "2", 1);
+    setenv("PLUGIN_MIN_PORT", "10000", 1);
+    setenv("PLUGIN_MAX_PORT", "25000", 1);
+    for (const char *const *e = extra_env; e && *e; e++) putenv((char *)*e);
+    execl(PLUGIN_BINARY, PLUGIN_BINARY, (char *)NULL);
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+  p->stderr_fd = err[0];
+  fcntl(p->stderr_fd, F_SETFL, O_NONBLOCK);
+  /* Read the first stdout line within 10 s. */
+  size_t used = 0;
+  int64_t deadline = now_ms() + 10000;
+  while (used < sizeof p->handshake - 1 && !memchr(p->handshake, '\n', used)) {
+    struct pollfd pfd = {out[0], POLLIN, 0};
+    int left = (int)(deadline - now_ms());
+    if (left <= 0 || poll(&pfd, 1, left) <= 0) break;
+    ssize_t n = read(out[0], p->handshake + used, sizeof p->handshake - 1 - used);
+    if (n <= 0) break;
+    used += (size_t)n;
+  }
+  close(out[0]);
+  p->handshake[used] = '\0';
+  char *nl = strchr(p->handshake, '\n');
+  if (!nl) return -1;
+  *nl = '\0';
+  /* 1|2|unix|/path|grpc| */
+  char copy[1024], *fields[8] = {0};
+  int nf = 0;
+  snprintf(copy, sizeof copy, "%s", p->handshake);
+  for (char *s = copy, *bar; nf < 8; s = bar + 1) {
+    fields[nf++] = s;
+    if (!(bar = strchr(s, '|'))) break;
+    *bar = '\0';
+  }
+  if (nf < 5 || strcmp(fields[2], "unix") != 0) return -1;
+  snprintf(p->address, sizeof p->address, "unix:%s", fields[3]);
+  p->client = rpc_client_new(p->address);
+  return p->client ? 0 : -1;
+}
+
+int plugin_stop(plugin_proc *p, int hard, int timeout_ms) {
+  if (hard) {
+    kill(p->pid, SIGKILL);
+  } else {
+    Plugin__Empty req = PLUGIN__EMPTY__INIT;
+    ProtobufCMessage *rep = NULL;
+    rpc_status st = {0};
+    rpc_unary(p->client, "/plugin.GRPCController/Shutdown", &req.base, &plugin__empty__descriptor,
+              &rep, 2000, &st);
+    if (rep) protobuf_c_message_free_unpacked(rep, NULL);
+    rpc_status_clear(&st);
+  }
+  int status = -1;
+  int64_t deadline = now_ms() + timeout_ms;
+  while (now_ms() < deadline) {
+    pid_t r = waitpid(p->pid, &status, WNOHANG);
+    if (r == p->pid) break;
+    status = -1;
+    usleep(10000);
+  }
+  if (status == -1) {
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, NULL, 0);
+  }
+  rpc_client_free(p->client);
+  p->client = NULL;
+  close(p->stderr_fd);
+  return status;
+}
+
+typedef struct reader_arg {
+  fake_alloc *a;
+  const char *path;
+  int is_err;
+} reader_arg;
+
+static void *fifo_reader(void *arg) {
+  reader_arg *ra = arg;
+  fake_alloc *a = ra->a;
+  int fd = open(ra->path, O_RDONLY | O_CLOEXEC); /* blocks until a writer opens */
+  if (fd >= 0) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+      pthread_mutex_lock(&a->mu);
+      char **dst = ra->is_err ? &a->err : &a->out;
+      size_t *len = ra->is_err ? &a->err_len : &a->out_len;
+      char *grown = realloc(*dst, *len + (size_t)n + 1);
+      if (grown) {
+        memcpy(grown + *len, buf, (size_t)n);
+        *len += (size_t)n;
+        grown[*len] = '\0';
+        *dst = grown;
+      }
+      pthread_mutex_unlock(&a->mu);
+    }
+    close(fd);
+  }
+  free(ra);
+  return NULL;
+}
+
+static int mkdirs(const char *path) {
+  char tmp[512];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *s = tmp + 1; *s; s++)
+    if (*s == '/') {
+      *s = '\0';
+      mkdir(tmp, 0755);
+      *s = '/';
+    }
+  return mkdir(tmp, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+int fake_alloc_create(fake_alloc *a, const char *task_name) {
+  memset(a, 0, sizeof *a);
+  pthread_mutex_init(&a->mu, NULL);
+  snprintf(a->root, sizeof a->root, "/tmp/elide-it-XXXXXX");
+  if (!mkdtemp(a->root)) return -1;
+  char logs[400], local[600];
+  snprintf(a->task_dir, sizeof a->task_dir, "%s/%s", a->root, task_name);
+  snprintf(local, sizeof local, "%s/local", a->task_dir);
+  snprintf(logs, sizeof logs, "%s/alloc/logs", a->root);
+  if (mkdirs(local) || mkdirs(logs)) return -1;
+  snprintf(a->stdout_fifo, sizeof a->stdout_fifo, "%s/.%s.stdout.fifo", logs, task_name);
+  snprintf(a->stderr_fifo, sizeof a->stderr_fifo, "%s/.%s.stderr.fifo", logs, task_name);
+  if (mkfifo(a->stdout_fifo, 0600) || mkfifo(a->stderr_fifo, 0600)) return -1;
+  /* Like logmon, a reader blocks in open() until the task's writer opens;
+   * the monitor retries its non-blocking open until a reader is there. */
+  reader_arg *o = calloc(1, sizeof *o), *e = calloc(1, sizeof *e);
+  *o = (reader_arg){a, a->stdout_fifo, 0};
+  *e = (reader_arg){a, a->stderr_fifo, 1};
+  pthread_create(&a->out_th, NULL, fifo_reader, o);
+  pthread_create(&a->err_th, NULL, fifo_reader, e);
+  return 0;
+}
+
+int fake_alloc_write(fake_alloc *a, const char *rel, const char *content) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", a->task_dir, rel);
+  FILE *f = fopen(path, "w");
+  if (!f) return -1;
+  fputs(content, f);
+  return fclose(f);
+}
+
+int fake_alloc_wait_eof(fake_alloc *a, int timeout_ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec += timeout_ms / 1000;
+  ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  if (pthread_timedjoin_np(a->out_th, NULL, &ts) != 0) return -1;
+  a->out_th = 0;
+  if (pthread_timedjoin_np(a->err_th, NULL, &ts) != 0) return -1;
+  a->err_th = 0;
+  return 0;
+}
+
+/* Unblocks a reader still waiting in open() by opening and closing a writer. */
+static void unblock_reader(const char *fifo, pthread_t th) {
+  if (!th) return;
+  int fd = open(fifo, O_WRONLY | O_NONBLOCK);
+  if (fd >= 0) close(fd);
+  pthread_join(th, NULL);
+}
+
+static int rm_tree(const char *path) {
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+  return system(cmd);
+}
+
+void fake_alloc_destroy(fake_alloc *a) {
+  unblock_reader(a->stdout_fifo, a->out_th);
+  unblock_reader(a->stderr_fifo, a->err_th);
+  free(a->out);
+  free(a->err);
+  rm_tree(a->root);
+  pthread_mutex_destroy(&a->mu);
+}
+
+static void pack_str(msgpack_packer *pk, const char *s) {
+  msgpack_pack_str(pk, strlen(s));
+  msgpack_pack_str_body(pk, s, strlen(s));
+}
+
+static void pack_opt_str(msgpack_packer *pk, const char *s) {
+  if (s)
+    pack_str(pk, s);
+  else
+    msgpack_pack_nil(pk);
+}
+
+uint8_t *task_config_msgpack(const char *language, const char *script, const char *code,
+                             const char *const *args, size_t *len) {
+  msgpack_sbuffer sb;
+  msgpack_packer pk;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  msgpack_pack_map(&pk, 4);
+  pack_str(&pk, "args");
+  if (args) {
+    size_t n = 0;
+    while (args[n]) n++;
+    msgpack_pack_array(&pk, n);
+    for (size_t i = 0; i < n; i++) pack_str(&pk, args[i]);
+  } else {
+    msgpack_pack_nil(&pk);
+  }
+  pack_str(&pk, "code");
+  pack_opt_str(&pk, code);
+  pack_str(&pk, "language");
+  pack_opt_str(&pk, language);
+  pack_str(&pk, "script");
+  pack_opt_str(&pk, script);
+  *len = sb.size;
+  return (uint8_t *)sb.data;
+}
