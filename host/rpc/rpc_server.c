@@ -44,7 +44,7 @@ typedef struct worker {
   rpc_server *srv;
   grpc_completion_queue *cq;
   pthread_t thread;
-  bool running;
+  bool running; /* thread started (joined at teardown) */
 } worker;
 
 struct rpc_server {
@@ -79,9 +79,9 @@ struct rpc_call {
   _Atomic(void *) user;
 
   /* Worker-only state (never touched by foreign threads). */
-  gpr_timespec deadline;
+  gpr_timespec deadline; /* filled by the core; unused (handlers have no deadline API) */
   grpc_metadata_array req_md;
-  grpc_call_details details; /* catch-all only */
+  grpc_call_details call_details; /* catch-all only: the method asked for */
   grpc_byte_buffer *payload; /* first request of unary / server-streaming */
   grpc_byte_buffer *recv_bb;
   int cancelled;    /* RECV_CLOSE_ON_SERVER result */
@@ -102,9 +102,8 @@ struct rpc_call {
   bool unbound; /* gRPC resources released, only the shell is left */
   grpc_status_code status;
   char *status_msg;           /* gpr_strdup'd */
-  unsigned char *details_bin; /* gpr_malloc'd */
-  size_t details_len;
-  grpc_metadata trailer; /* STATUS_DETAILS_KEY, set when details_bin */
+  bool has_trailer;
+  grpc_metadata trailer; /* STATUS_DETAILS_KEY: the value slice holds a copy */
 };
 
 static _Thread_local worker *tls_worker;
@@ -179,7 +178,7 @@ static void pump(rpc_call *c) {
     ops[n].op = GRPC_OP_SEND_MESSAGE;
     ops[n++].data.send_message.send_message = c->in_flight;
   }
-  grpc_slice msg_slice;
+  grpc_slice msg_slice = grpc_empty_slice();
   if (with_status) {
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = c->status;
@@ -187,7 +186,7 @@ static void pump(rpc_call *c) {
       msg_slice = grpc_slice_from_copied_string(c->status_msg);
       ops[n].data.send_status_from_server.status_details = &msg_slice;
     }
-    if (c->details_bin) {
+    if (c->has_trailer) {
       ops[n].data.send_status_from_server.trailing_metadata = &c->trailer;
       ops[n].data.send_status_from_server.trailing_metadata_count = 1;
     }
@@ -233,9 +232,7 @@ static int finish_locked(rpc_call *c, grpc_status_code code, const char *details
   c->status = code;
   c->status_msg = details ? gpr_strdup(details) : NULL;
   if (bin && binlen > 0) {
-    c->details_bin = gpr_malloc(binlen);
-    memcpy(c->details_bin, bin, binlen);
-    c->details_len = binlen;
+    c->has_trailer = true;
     c->trailer.key = grpc_slice_from_static_string(STATUS_DETAILS_KEY);
     c->trailer.value = grpc_slice_from_copied_buffer((const char *)bin, binlen);
   }
@@ -259,11 +256,8 @@ static void unbind(rpc_call *c) {
   c->in_flight = NULL;
   if (c->call) grpc_call_unref(c->call);
   c->call = NULL;
-  if (c->details_bin) {
-    grpc_slice_unref(c->trailer.value);
-    gpr_free(c->details_bin);
-    c->details_bin = NULL;
-  }
+  if (c->has_trailer) grpc_slice_unref(c->trailer.value);
+  c->has_trailer = false;
   gpr_free(c->status_msg);
   c->status_msg = NULL;
   c->unbound = true;
@@ -273,7 +267,7 @@ static void unbind(rpc_call *c) {
   if (c->recv_bb) grpc_byte_buffer_destroy(c->recv_bb);
   c->payload = c->recv_bb = NULL;
   grpc_metadata_array_destroy(&c->req_md);
-  if (!c->method) grpc_call_details_destroy(&c->details);
+  if (!c->method) grpc_call_details_destroy(&c->call_details);
 }
 
 /* Unbinds, drops the framework reference, then tells stop that one context
@@ -315,8 +309,8 @@ static bool request_one(worker *w, const rpc_method *m) {
                                             is_request_streaming(m) ? NULL : &c->payload, w->cq,
                                             w->cq, &c->t_new);
   } else {
-    grpc_call_details_init(&c->details);
-    e = grpc_server_request_call(s->server, &c->call, &c->details, &c->req_md, w->cq, w->cq,
+    grpc_call_details_init(&c->call_details);
+    e = grpc_server_request_call(s->server, &c->call, &c->call_details, &c->req_md, w->cq, w->cq,
                                  &c->t_new);
   }
   if (e != GRPC_CALL_OK) {
@@ -357,7 +351,7 @@ static void start_recv(rpc_call *c) {
 }
 
 static void answer_unimplemented(rpc_call *c) {
-  grpc_slice path = c->details.method;
+  grpc_slice path = c->call_details.method;
   char *msg;
   if (gpr_asprintf(&msg, "unknown method %.*s", (int)GRPC_SLICE_LENGTH(path),
                    (const char *)GRPC_SLICE_START_PTR(path)) < 0)
@@ -529,8 +523,8 @@ static int validate(const char *address, const rpc_method *methods, size_t nmeth
   return 0;
 }
 
-/* Tears down a server that was created (started or not) with `nstarted`
- * workers running. Shared by rpc_server_stop and start's failure paths. */
+/* Tears down a server whether or not it was started and however many of its
+ * workers run. Shared by rpc_server_stop and start's failure paths. */
 static void server_teardown(rpc_server *s, int grace_ms) {
   atomic_store(&s->stopping, true);
   grpc_server_shutdown_and_notify(s->server, s->shutdown_cq, s);

@@ -143,7 +143,7 @@ static void *tick_main(void *arg) {
   rpc_call_unref(t->call);
   free(t);
   pthread_mutex_lock(&svc.mu);
-  svc.tickers--;
+  svc.feeders--;
   pthread_cond_broadcast(&svc.cv);
   pthread_mutex_unlock(&svc.mu);
   return NULL;
@@ -155,7 +155,7 @@ static void tick_msg(rpc_call *call, const ProtobufCMessage *m) {
   *t = (ticker){call, req->count, req->interval_ms};
   rpc_call_ref(call);
   pthread_mutex_lock(&svc.mu);
-  svc.tickers++;
+  svc.feeders++;
   pthread_mutex_unlock(&svc.mu);
   pthread_t th;
   pthread_attr_t attr;
@@ -194,6 +194,9 @@ static void *fan_main(void *arg) {
     rpc_call_unref(f->call);
     free(f);
   }
+  pthread_mutex_lock(&svc.mu);
+  svc.feeders--;
+  pthread_mutex_unlock(&svc.mu);
   return NULL;
 }
 
@@ -206,6 +209,9 @@ static void fan_msg(rpc_call *call, const ProtobufCMessage *m) {
   fan *f = malloc(sizeof *f);
   *f = (fan){call, req->seq, req->count};
   rpc_call_ref(call);
+  pthread_mutex_lock(&svc.mu);
+  svc.feeders += req->count;
+  pthread_mutex_unlock(&svc.mu);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

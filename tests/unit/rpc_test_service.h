@@ -21,7 +21,7 @@ typedef struct svc_state {
   rpc_call *held[SVC_MAX_HELD]; /* Hold calls parked with a reference */
   int nheld;
   rpc_call *kept; /* Forever "keep": a reference kept past on_done */
-  int tickers;    /* Tick threads still running */
+  int feeders;    /* Tick / Fan threads still running */
   int late_checks; /* Echo "late": results of the late-send checks, 1 = all ok */
 } svc_state;
 

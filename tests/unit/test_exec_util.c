@@ -213,3 +213,8 @@ char tu_pid_state(pid_t pid) {
   free(s);
   return st;
 }
+
+int tu_pid_running(pid_t pid) {
+  char st = tu_pid_state(pid);
+  return st != 0 && st != 'Z' && st != 'X';
+}

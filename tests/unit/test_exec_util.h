@@ -40,6 +40,8 @@ int tu_pid_exists(pid_t pid);
 int tu_wait_pid_gone(pid_t pid, int timeout_ms);
 /* Number of child processes (zombies included) of this process. */
 int tu_count_children(void);
+/* 1 if pid is a live process (exists and is not a zombie). */
+int tu_pid_running(pid_t pid);
 /* Process state letter from /proc/<pid>/stat, or 0. */
 char tu_pid_state(pid_t pid);
 

@@ -20,8 +20,8 @@ static int run_child(char *const argv[]) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-static int no_tickers(void) {
-  return svc.tickers == 0;
+static int no_feeders(void) {
+  return svc.feeders == 0;
 }
 
 int main(int argc, char **argv) {
@@ -49,7 +49,7 @@ int main(int argc, char **argv) {
   char *child[] = {argv[1], argv[2], argv[3], addr, NULL};
   int rc = run_child(child);
   rpc_server_stop(s, 500);
-  svc_wait(no_tickers, 5000);
+  svc_wait(no_feeders, 5000);
   grpc_shutdown_blocking();
   rmdir(dir);
   if (rc == 77) return 77;

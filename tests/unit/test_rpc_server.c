@@ -572,8 +572,8 @@ static void test_stop_with_open_streams(void) {
   rpc_client_free(c);
 }
 
-static int no_tickers(void) {
-  return svc.tickers == 0;
+static int no_feeders(void) {
+  return svc.feeders == 0;
 }
 
 static void test_start_errors(void) {
@@ -622,7 +622,7 @@ int main(void) {
 
   rpc_client_free(g_client);
   rpc_server_stop(s, 1000);
-  CHECK(svc_wait(no_tickers, 5000)); /* ticker threads saw their calls end */
+  CHECK(svc_wait(no_feeders, 5000)); /* feeder threads saw their calls end */
   grpc_shutdown_blocking();
   rmdir(g_dir);
   return CHECK_DONE();

@@ -1,0 +1,193 @@
+"""A real Nomad dev agent with the elide driver plugin, for end-to-end tests,
+the quick start and benchmarks. Standard library only (runs under Debian's
+/usr/bin/python3).
+
+The agent binds to 127.0.0.1 on free ports, never reaches outside this
+machine (no update check, cloud fingerprinters denied, no Consul, no Vault),
+and loads nomad-driver-elide from a private plugin directory that links to
+the built binary."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def build_nomad():
+    """Path of the pinned Nomad binary; builds it on first use (cached)."""
+    out = subprocess.run(["bash", os.path.join(HERE, "build-nomad.sh")],
+                         stdout=subprocess.PIPE, check=True, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def _free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+AGENT_CONFIG = """
+data_dir  = "{data}"
+plugin_dir = "{plugins}"
+bind_addr = "127.0.0.1"
+disable_update_check = true
+log_level = "DEBUG"
+
+ports {{
+  http = {http}
+  rpc  = {rpc}
+  serf = {serf}
+}}
+
+client {{
+  options = {{
+    "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean,consul,vault"
+  }}
+}}
+
+consul {{
+  auto_advertise   = false
+  server_auto_join = false
+  client_auto_join = false
+}}
+
+vault {{
+  enabled = false
+}}
+
+plugin "nomad-driver-elide" {{
+  config {{
+{plugin_config}
+  }}
+}}
+"""
+
+
+class NomadAgent:
+    def __init__(self, nomad, plugin_binary, plugin_config=None, keep=False):
+        self.nomad = nomad
+        self.plugin_binary = os.path.realpath(plugin_binary)
+        self.plugin_config = plugin_config or {"python_runtime": "/usr/bin/python3"}
+        self.keep = keep
+        self.dir = tempfile.mkdtemp(prefix="elide-e2e-")
+        self.proc = None
+        self.http = _free_port()
+        self.addr = "http://127.0.0.1:%d" % self.http
+        self.log_path = os.path.join(self.dir, "agent.log")
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self, timeout=90):
+        plugins = os.path.join(self.dir, "plugins")
+        os.makedirs(plugins)
+        os.symlink(self.plugin_binary, os.path.join(plugins, "nomad-driver-elide"))
+        lines = "\n".join('    %s = %s' % (k, json.dumps(v)) for k, v in self.plugin_config.items())
+        cfg = AGENT_CONFIG.format(data=os.path.join(self.dir, "data"), plugins=plugins,
+                                  http=self.http, rpc=_free_port(), serf=_free_port(),
+                                  plugin_config=lines)
+        cfg_path = os.path.join(self.dir, "agent.hcl")
+        with open(cfg_path, "w") as f:
+            f.write(cfg)
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([self.nomad, "agent", "-dev", "-config=" + cfg_path],
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("nomad agent exited with %s; log: %s" %
+                                   (self.proc.returncode, self.log_path))
+            node = self.elide_node_driver()
+            if node and node.get("Healthy"):
+                return self
+            time.sleep(0.5)
+        raise RuntimeError("elide driver not healthy within %ds; log: %s" %
+                           (timeout, self.log_path))
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if hasattr(self, "log"):
+            self.log.close()
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- API and CLI -------------------------------------------------------
+    def api(self, path, method="GET", body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.addr + path, data=data, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return json.loads(r.read() or b"null")
+        except urllib.error.URLError:
+            return None
+
+    def cli(self, *args, check=True, timeout=120):
+        env = dict(os.environ, NOMAD_ADDR=self.addr)
+        r = subprocess.run([self.nomad] + list(args), env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+        if check and r.returncode != 0:
+            raise RuntimeError("nomad %s failed (%d): %s%s" %
+                               (" ".join(args), r.returncode, r.stdout, r.stderr))
+        return r
+
+    def elide_node_driver(self):
+        nodes = self.api("/v1/nodes")
+        if not nodes:
+            return None
+        node = self.api("/v1/node/" + nodes[0]["ID"])
+        return (node or {}).get("Drivers", {}).get("elide")
+
+    def node(self):
+        nodes = self.api("/v1/nodes")
+        return self.api("/v1/node/" + nodes[0]["ID"]) if nodes else None
+
+    def run_job(self, path):
+        """Submits a job file with `nomad job run -detach`; returns its ID."""
+        self.cli("job", "run", "-detach", path)
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith("job "):
+                    return line.split('"')[1]
+        raise RuntimeError("no job name in " + path)
+
+    def allocs(self, job):
+        return self.api("/v1/job/%s/allocations" % job) or []
+
+    def wait_alloc(self, job, statuses, timeout=60):
+        """Waits for the job's first alloc to reach one of `statuses`."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for a in self.allocs(job):
+                if a["ClientStatus"] in statuses:
+                    return self.api("/v1/allocation/" + a["ID"])
+            time.sleep(0.25)
+        raise RuntimeError("job %s: no alloc reached %s in %ds (allocs: %s)" %
+                           (job, statuses, timeout, self.allocs(job)))
+
+    def logs(self, alloc_id, task, stderr=False):
+        args = ["alloc", "logs"] + (["-stderr"] if stderr else []) + [alloc_id, task]
+        return self.cli(*args).stdout
+
+    def events(self, alloc, task):
+        return (alloc.get("TaskStates") or {}).get(task, {}).get("Events") or []

@@ -1,0 +1,18 @@
+# Unit tests of local execution (host/exec): real processes, FIFOs and
+# monitors. They find the built monitor through ELIDE_TEST_MONITOR; under
+# ELIDE_SANITIZE, ELIDE_TEST_ASAN disables the monitor memory bounds.
+add_library(exec_test_util STATIC ${CMAKE_CURRENT_LIST_DIR}/test_exec_util.c)
+target_link_libraries(exec_test_util PUBLIC elide_exec Threads::Threads PRIVATE elide_warnings)
+target_compile_definitions(exec_test_util PRIVATE
+  ELIDE_TEST_MONITOR="$<TARGET_FILE:elide-monitor>")
+
+foreach(t test_exec test_exec_monitor test_exec_recover)
+  add_executable(${t} ${CMAKE_CURRENT_LIST_DIR}/${t}.c)
+  target_link_libraries(${t} PRIVATE exec_test_util elide_exec elide_warnings)
+  if(ELIDE_SANITIZE)
+    target_compile_definitions(${t} PRIVATE ELIDE_TEST_ASAN=1)
+  endif()
+  add_dependencies(${t} elide-monitor)
+  add_test(NAME ${t} COMMAND ${t})
+  set_tests_properties(${t} PROPERTIES TIMEOUT 60)
+endforeach()

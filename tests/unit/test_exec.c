@@ -1,0 +1,445 @@
+/* Tests of local execution (host/exec) with real processes and FIFOs:
+ * exit codes, signals, stdio, environment, cwd, start errors, stop with
+ * grace and escalation, waiters, callbacks, user switch, fd hygiene. */
+#include "../check.h"
+#include "test_exec_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ARGV(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* Starts `argv` with default settings and waits for its result. */
+static int run(const char *const *argv, exec_result *r) {
+  char *dir = tu_tmpdir();
+  exec_spec s = tu_spec(dir, argv);
+  exec_task *t;
+  char err[256];
+  int rc = exec_start(&s, &t, err, sizeof err);
+  if (rc < 0) {
+    fprintf(stderr, "exec_start: %s\n", err);
+    tu_rmtree(dir);
+    return rc;
+  }
+  CHECK(exec_wait(t, 10000, r) == 1);
+  exec_destroy(t, 1);
+  tu_rmtree(dir);
+  return 0;
+}
+
+static void test_exit_codes(void) {
+  exec_result r;
+  CHECK(run(ARGV("/bin/sh", "-c", "exit 0"), &r) == 0);
+  CHECK(r.exit_code == 0 && r.signal == 0 && r.oom_killed == 0 && r.err[0] == '\0');
+  CHECK(run(ARGV("/bin/sh", "-c", "exit 7"), &r) == 0);
+  CHECK(r.exit_code == 7 && r.signal == 0 && r.err[0] == '\0');
+  CHECK(r.finished_at_ns > 0);
+  /* Death by signal: 128+n and n. */
+  CHECK(run(ARGV("/bin/sh", "-c", "kill -TERM $$"), &r) == 0);
+  CHECK(r.exit_code == 143 && r.signal == 15);
+}
+
+static void test_signal_kills(void) {
+  char *dir = tu_tmpdir();
+  exec_spec s = tu_spec(dir, ARGV("/bin/sleep", "30"));
+  exec_task *t;
+  char err[256];
+  CHECK(exec_start(&s, &t, err, sizeof err) == 0);
+  CHECK(exec_task_pid(t) > 0 && exec_monitor_pid(t) > 0 && exec_task_pid(t) != exec_monitor_pid(t));
+  CHECK(exec_monitor_start_ticks(t) > 0 && exec_started_at_ns(t) > 0);
+  CHECK(strcmp(exec_state_dir(t), s.state_dir) == 0);
+  exec_result r;
+  CHECK(exec_poll(t, &r) == 0);
+  CHECK(exec_wait(t, 100, &r) == 0);
+  CHECK(exec_signal(t, SIGTERM) == 0);
+  CHECK(exec_wait(t, 5000, &r) == 1);
+  CHECK(r.exit_code == 143 && r.signal == SIGTERM);
+  CHECK(r.finished_at_ns >= exec_started_at_ns(t));
+  CHECK(exec_signal(t, SIGTERM) == -ESRCH);
+  CHECK(exec_signal(t, 0) == -EINVAL);
+  /* Stop on an ended task returns its result at once. */
+  CHECK(exec_stop(t, SIGINT, 1000, &r) == 0 && r.exit_code == 143);
+  /* The exit record is on disk. */
+  char path[512];
+  snprintf(path, sizeof path, "%s/exit", s.state_dir);
+  char *rec = tu_read_file(path);
+  CHECK_STR_CONTAINS(rec, "exit_code=143\nsignal=15\n");
+  free(rec);
+  exec_destroy(t, 1);
+  CHECK(access(s.state_dir, F_OK) < 0);
+  tu_rmtree(dir);
+}
+
+static void test_stdio_fifos(void) {
+  char *dir = tu_tmpdir();
+  char out[512], errp[512];
+  snprintf(out, sizeof out, "%s/.task.stdout.fifo", dir);
+  snprintf(errp, sizeof errp, "%s/.task.stderr.fifo", dir);
+  tu_reader *ro = tu_reader_start(out, 0);
+  tu_reader *re = tu_reader_start(errp, 300); /* late reader: the monitor waits for it */
+  exec_spec s = tu_spec(dir, ARGV("/bin/sh", "-c",
+                                  "printf 'out line\\nsecond'; printf 'err\\0bytes' >&2; "
+                                  "head -c 1000000 /dev/zero | tr '\\0' x"));
+  s.stdout_path = out;
+  s.stderr_path = errp;
+  exec_task *t;
+  char err[256];
+  int64_t t0 = tu_now_ms();
+  CHECK(exec_start(&s, &t, err, sizeof err) == 0);
+  CHECK(tu_now_ms() - t0 >= 250);
+  exec_result r;
+  CHECK(exec_wait(t, 10000, &r) == 1 && r.exit_code == 0);
+  size_t olen, elen;
+  char *o = tu_reader_join(ro, &olen);
+  char *e = tu_reader_join(re, &elen);
+  CHECK(olen == strlen("out line\nsecond") + 1000000);
+  CHECK(memcmp(o, "out line\nsecond", 15) == 0);
+  CHECK(olen > 15 && o[15] == 'x' && o[olen - 1] == 'x');
+  CHECK(elen == 9 && memcmp(e, "err\0bytes", 9) == 0);
+  free(o);
+  free(e);
+  exec_destroy(t, 1);
+  tu_rmtree(dir);
+}
+
+static void test_file_and_null_outputs(void) {
+  char *dir = tu_tmpdir();
+  char out[512];
+  snprintf(out, sizeof out, "%s/out.log", dir);
+  int fd = open(out, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  CHECK(fd >= 0 && write(fd, "before\n", 7) == 7);
+  close(fd);
+  exec_spec s = tu_spec(dir, ARGV("/bin/sh", "-c", "echo to-file; echo to-null >&2"));
+  s.stdout_path = out;
+  s.stderr_path = "";
+  exec_task *t;
+  char err[256];
+  CHECK(exec_start(&s, &t, err, sizeof err) == 0);
+  exec_result r;
+  CHECK(exec_wait(t, 5000, &r) == 1 && r.exit_code == 0);
+  char *content = tu_read_file(out);
+  CHECK(content && strcmp(content, "before\nto-file\n") == 0); /* appended */
+  free(content);
+  exec_destroy(t, 1);
+  tu_rmtree(dir);
+}
+
+static void test_env_exact(void) {
+  setenv("ELIDE_PLUGIN_ONLY", "leak", 1);
+  char *dir = tu_tmpdir();
+  char out[512];
+  snprintf(out, sizeof out, "%s/out", dir);
+  tu_reader *ro = tu_reader_start(out, 0);
+  exec_spec s = tu_spec(dir, ARGV("/usr/bin/env"));
+  const char *const envp[] = {"A=1", "B=two words", "NOMAD_TASK_NAME=t", "EMPTY=", NULL};
+  s.envp = envp;
+  s.stdout_path = out;
+  exec_task *t;
+  char err[256];
+  CHECK(exec_start(&s, &t, err, sizeof err) == 0);
+  exec_result r;
+  CHECK(exec_wait(t, 5000, &r) == 1 && r.exit_code == 0);
+  char *o = tu_reader_join(ro, NULL);
+  CHECK(o && strcmp(o, "A=1\nB=two words\nNOMAD_TASK_NAME=t\nEMPTY=\n") == 0);
+  free(o);
+  exec_destroy(t, 1);
+  tu_rmtree(dir);
+  unsetenv("ELIDE_PLUGIN_ONLY");
+}
+
+static void test_cwd(void) {
+  char *dir = tu_tmpdir();
+  char out[512];
+  snprintf(out, sizeof out, "%s/out", dir);
+  tu_reader *ro = tu_reader_start(out, 0);
+  exec_spec s = tu_spec(dir, ARGV("/bin/pwd"));
+  s.cwd = dir;
+  s.stdout_path = out;
+  exec_task *t;
+  char err[256];
+  CHECK(exec_start(&s, &t, err, sizeof err) == 0);
+  exec_result r;
+  CHECK(exec_wait(t, 5000, &r) == 1 && r.exit_code == 0);
+  char *o = tu_reader_join(ro, NULL);
+  char want[600];
+  snprintf(want, sizeof want, "%s\n", dir);
+  CHECK(o && strcmp(o, want) == 0);
+  free(o);
+  exec_destroy(t, 1);
+  tu_rmtree(dir);
+}
+
+/* A failed start names the step and path and leaves no process behind. */
+static void expect_start_error(exec_spec *s, const char *msg) {
+  exec_task *t = (exec_task *)1;
+  char err[256];
+  int rc = exec_start(s, &t, err, sizeof err);
+  CHECK(rc < 0);
+  CHECK(t == NULL);
+  CHECK_STR_CONTAINS(err, msg);
+  CHECK(tu_count_children() == 0);
+}
+
+static void test_start_errors(void) {
+  char *dir = tu_tmpdir();
+  exec_spec s = tu_spec(dir, ARGV("/nonexistent/python3", "-c", "1"));
+  expect_start_error(&s, "cannot execute /nonexistent/python3: No such file or directory");
+
+  s = tu_spec(dir, ARGV("/etc/passwd"));
+  expect_start_error(&s, "cannot execute /etc/passwd: Permission denied");
+
+  s = tu_spec(dir, ARGV("/bin/true"));
+  s.cwd = "/nonexistent/dir";
+  expect_start_error(&s, "cannot change directory to /nonexistent/dir: No such file or directory");
+
+  s = tu_spec(dir, ARGV("/bin/true"));
+  s.stdout_path = "/x/y.fifo";
+  expect_start_error(&s, "cannot open stdout /x/y.fifo: No such file or directory");
+
+  char link[512];
+  snprintf(link, sizeof link, "%s/link", dir);
+  CHECK(symlink("/dev/null", link) == 0);
+  s = tu_spec(dir, ARGV("/bin/true"));
+  s.stderr_path = link;
+  expect_start_error(&s, "cannot open stderr");
+
+  s = tu_spec(dir, ARGV("/bin/true"));
+  s.monitor_path = "/nonexistent/elide-monitor";
+  expect_start_error(&s, "cannot start monitor /nonexistent/elide-monitor");
+
+  s = tu_spec(dir, ARGV("/bin/true"));
+  s.cwd = "relative";
+  expect_start_error(&s, "working directory must be an absolute path");
+
+  s = tu_spec(dir, ARGV("/bin/true"));
+  s.state_dir = "/proc/elide-cannot-exist";
+  expect_start_error(&s, "cannot create state directory /proc/elide-cannot-exist");
+  tu_rmtree(dir);
+}
+
+static exec_task *start_with_reader(const char *const *argv, char *dir, tu_reader **ro) {
+  char out[512];
+  snprintf(out, sizeof out, "%s/out", dir);
+  *ro = tu_reader_start(out, 0);
+  exec_spec s = tu_spec(dir, argv);
+  s.stdout_path = out;
+  exec_task *t = NULL;
+  char err[256];
+  if (exec_start(&s, &t, err, sizeof err) < 0) fprintf(stderr, "exec_start: %s\n", err);
+  return t;
+}
+
+static void test_signal_trapped(void) {
+  char *dir = tu_tmpdir();
+  tu_reader *ro;
+  exec_task *t = start_with_reader(
+      ARGV("/bin/sh", "-c",
+           "trap 'echo Terminated.; exit 3' USR1; echo ready; while :; do sleep 0.05; done"),
+      dir, &ro);
+  CHECK(t != NULL);
+  CHECK(tu_reader_wait_for(ro, "ready\n", 5000));
+  CHECK(exec_signal(t, SIGUSR1) == 0);
+  exec_result r;
+  CHECK(exec_wait(t, 6000, &r) == 1);
+  CHECK(r.exit_code == 3 && r.signal == 0);
+  exec_destroy(t, 1);
+  char *o = tu_reader_join(ro, NULL);
+  CHECK(o && strcmp(o, "ready\nTerminated.\n") == 0);
+  free(o);
+  tu_rmtree(dir);
+}
+
+static void test_stop_trapped(void) {
+  char *dir = tu_tmpdir();
+  tu_reader *ro;
+  exec_task *t = start_with_reader(
+      ARGV("/bin/sh", "-c", "trap 'exit 5' INT; echo ready; while :; do sleep 0.05; done"), dir,
+      &ro);
+  CHECK(t != NULL);
+  CHECK(tu_reader_wait_for(ro, "ready\n", 5000));
+  exec_result r;
+  int64_t t0 = tu_now_ms();
+  CHECK(exec_stop(t, 0, 5000, &r) == 0); /* 0 = SIGINT */
+  CHECK(tu_now_ms() - t0 < 2000);
+  CHECK(r.exit_code == 5 && r.signal == 0);
+  exec_destroy(t, 1);
+  free(tu_reader_join(ro, NULL));
+  tu_rmtree(dir);
+}
+
+static void test_stop_escalates(void) {
+  char *dir = tu_tmpdir();
+  tu_reader *ro;
+  exec_task *t = start_with_reader(
+      ARGV("/bin/sh", "-c", "trap '' INT; echo ready; while :; do sleep 0.05; done"), dir, &ro);
+  CHECK(t != NULL);
+  CHECK(tu_reader_wait_for(ro, "ready\n", 5000));
+  exec_result r;
+  int64_t t0 = tu_now_ms();
+  CHECK(exec_stop(t, SIGINT, 1000, &r) == 0);
+  int64_t elapsed = tu_now_ms() - t0;
+  CHECK(elapsed >= 1000 && elapsed < 3000);
+  CHECK(r.exit_code == 137 && r.signal == SIGKILL);
+  exec_destroy(t, 1);
+  /* The SIGKILL went to the whole group: the reader saw EOF. */
+  free(tu_reader_join(ro, NULL));
+  tu_rmtree(dir);
+
+  /* Grace 0: killed at once. */
+  dir = tu_tmpdir();
+  t = start_with_reader(
+      ARGV("/bin/sh", "-c", "trap '' INT TERM; echo ready; while :; do sleep 0.05; done"), dir,
+      &ro);
+  CHECK(t != NULL);
+  CHECK(tu_reader_wait_for(ro, "ready\n", 5000));
+  t0 = tu_now_ms();
+  CHECK(exec_stop(t, SIGTERM, 0, &r) == 0);
+  CHECK(tu_now_ms() - t0 < 1000);
+  CHECK(r.signal == SIGKILL);
+  exec_destroy(t, 1);
+  free(tu_reader_join(ro, NULL));
+  tu_rmtree(dir);
+}
+
+typedef struct waiter {
+  exec_task *t;
+  exec_result r;
+  int got;
+} waiter;
+
+static void *wait_thread(void *arg) {
+  waiter *w = arg;
+  w->got = exec_wait(w->t, -1, &w->r);
+  return NULL;
+}
+
+static atomic_int cb_count;
+static atomic_int cb_code;
+static pthread_t cb_thread;
+
+static void on_exit_cb(void *arg, const exec_result *r) {
+  CHECK(arg == (void *)&cb_count);
+  atomic_store(&cb_code, r->exit_code);
+  cb_thread = pthread_self();
+  atomic_fetch_add(&cb_count, 1);
+}
+
+static void test_waiters_and_callback(void) {
+  char *dir = tu_tmpdir();
+  exec_spec s = tu_spec(dir, ARGV("/bin/sh", "-c", "sleep 0.3; exit 4"));
+  exec_task *t;
+  char err[256];
+  CHECK(exec_start(&s, &t, err, sizeof err) == 0);
+  exec_on_exit(t, on_exit_cb, NULL); /* replaced by the next call */
+  exec_on_exit(t, on_exit_cb, &cb_count);
+  waiter w[4];
+  pthread_t th[4];
+  for (int i = 0; i < 4; i++) {
+    w[i] = (waiter){.t = t};
+    pthread_create(&th[i], NULL, wait_thread, &w[i]);
+  }
+  for (int i = 0; i < 4; i++) {
+    pthread_join(th[i], NULL);
+    CHECK(w[i].got == 1 && w[i].r.exit_code == 4);
+  }
+  usleep(100000);
+  CHECK(atomic_load(&cb_count) == 1 && atomic_load(&cb_code) == 4);
+  CHECK(!pthread_equal(cb_thread, pthread_self())); /* ran on the watcher */
+  /* Registered after the end: runs at once, on this thread. */
+  exec_on_exit(t, on_exit_cb, &cb_count);
+  CHECK(atomic_load(&cb_count) == 2 && pthread_equal(cb_thread, pthread_self()));
+  exec_destroy(t, 1);
+  tu_rmtree(dir);
+}
+
+static void test_user_switch(void) {
+  char *dir = tu_tmpdir();
+  CHECK(chmod(dir, 0755) == 0);
+  tu_reader *ro;
+  char out[512];
+  snprintf(out, sizeof out, "%s/out", dir);
+  ro = tu_reader_start(out, 0);
+  exec_spec s = tu_spec(dir, ARGV("/bin/sh", "-c", "id -u; id -g; id -G"));
+  const gid_t groups[] = {65534};
+  s.stdout_path = out;
+  s.set_user = 1;
+  s.uid = 65534;
+  s.gid = 65534;
+  s.groups = groups;
+  s.ngroups = 1;
+  exec_task *t;
+  char err[256];
+  CHECK(exec_start(&s, &t, err, sizeof err) == 0);
+  exec_result r;
+  CHECK(exec_wait(t, 5000, &r) == 1 && r.exit_code == 0);
+  char *o = tu_reader_join(ro, NULL);
+  CHECK(o && strcmp(o, "65534\n65534\n65534\n") == 0);
+  free(o);
+  exec_destroy(t, 1);
+  tu_rmtree(dir);
+}
+
+/* Neither the task nor the monitor inherits the plugin's fds, and the
+ * monitor keeps no copy of the task's outputs. */
+static void test_fd_hygiene(void) {
+  int leak = open("/dev/null", O_RDONLY); /* deliberately without O_CLOEXEC */
+  int high = dup2(leak, 100);
+  CHECK(leak >= 0 && high == 100);
+  char *dir = tu_tmpdir();
+  tu_reader *ro;
+  exec_task *t = start_with_reader(
+      ARGV("/bin/sh", "-c", "ls /proc/$$/fd | tr '\\n' ' '; echo; exec sleep 30"), dir, &ro);
+  CHECK(t != NULL);
+  CHECK(tu_reader_wait_for(ro, "\n", 5000));
+  char fdpath[128];
+  snprintf(fdpath, sizeof fdpath, "/proc/%d/fd", (int)exec_monitor_pid(t));
+  int monitor_fds = 0, foreign = 0;
+  for (int fd = 0; fd < 128; fd++) {
+    char p[160], target[512];
+    snprintf(p, sizeof p, "%s/%d", fdpath, fd);
+    ssize_t n = readlink(p, target, sizeof target - 1);
+    if (n < 0) continue;
+    target[n] = '\0';
+    monitor_fds++;
+    if (strstr(target, "/out") || fd == 100) foreign++;
+  }
+  CHECK(monitor_fds == 5); /* 0, 1: /dev/null; 2: monitor.log; signalfd; state dir */
+  CHECK(foreign == 0);
+  exec_result r;
+  CHECK(exec_stop(t, SIGTERM, 2000, &r) == 0 && r.signal == SIGTERM);
+  exec_destroy(t, 1);
+  char *o = tu_reader_join(ro, NULL);
+  CHECK(o && strcmp(o, "0 1 2 \n") == 0);
+  if (o && strcmp(o, "0 1 2 \n") != 0) fprintf(stderr, "task fds: %s", o);
+  free(o);
+  close(leak);
+  close(high);
+  tu_rmtree(dir);
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  test_exit_codes();
+  test_signal_kills();
+  test_stdio_fifos();
+  test_file_and_null_outputs();
+  test_env_exact();
+  test_cwd();
+  test_start_errors();
+  test_signal_trapped();
+  test_stop_trapped();
+  test_stop_escalates();
+  test_waiters_and_callback();
+  test_user_switch();
+  test_fd_hygiene();
+  CHECK(tu_count_children() == 0);
+  return CHECK_DONE();
+}
