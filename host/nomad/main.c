@@ -138,13 +138,12 @@ int main(void) {
   size_t nmethods = 0;
   rpc_method *methods = all_methods(&nmethods);
   rpc_server *srv = NULL;
-  rpc_server_options opts = {.worker_threads = 2, .max_receive_message = 0};
+  rpc_server_options opts = {.worker_threads = 2, .max_receive_message = 0, .user = &p};
   if (!methods || rpc_server_start(&srv, addr, methods, nmethods, &opts, err, sizeof err) != 0) {
     fprintf(stderr, "nomad-driver-elide: cannot serve on %s: %s\n", addr, err);
     rmdir(dir);
     return 1;
   }
-  rpc_server_set_user(srv, &p);
   fingerprint_start(&p);
   log_msg(LOG_DEBUG, "plugin serving", "address", addr, "version", ELIDE_VERSION, NULL);
 

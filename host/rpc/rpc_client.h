@@ -48,9 +48,11 @@ int rpc_stream_close_send(rpc_stream *s);
  * -2 on timeout (the stream stays usable), -1 on error. */
 int rpc_stream_recv(rpc_stream *s, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg,
                     int timeout_ms);
-/* Cancels the call (any thread). */
+/* Cancels the call (any thread, until rpc_stream_finish returns). */
 void rpc_stream_cancel(rpc_stream *s);
-/* Waits for the final status and frees the stream. */
+/* Waits for the final status and frees the stream. Half-closes first if the
+ * caller has not, and discards replies not yet read (cancel first to end a
+ * stream the server would keep open). */
 void rpc_stream_finish(rpc_stream *s, rpc_status *st);
 
 #endif

@@ -8,3 +8,14 @@ target_compile_definitions(test_plugin_lifecycle PRIVATE
 add_dependencies(test_plugin_lifecycle nomad-driver-elide elide_python elide-monitor)
 add_test(NAME integration.plugin_lifecycle COMMAND test_plugin_lifecycle)
 set_tests_properties(integration.plugin_lifecycle PROPERTIES TIMEOUT 120 LABELS integration)
+
+# The same life under valgrind: the plugin's long-lived paths (server,
+# streams, task table, recovery, shutdown) must not leak or touch bad memory.
+option(ELIDE_VALGRIND "Run the plugin lifecycle test under valgrind too" OFF)
+find_program(VALGRIND valgrind)
+if(ELIDE_VALGRIND AND VALGRIND)
+  add_test(NAME integration.plugin_lifecycle_valgrind COMMAND test_plugin_lifecycle)
+  set_tests_properties(integration.plugin_lifecycle_valgrind PROPERTIES TIMEOUT 600
+    LABELS "integration;valgrind"
+    ENVIRONMENT "ELIDE_PLUGIN_WRAPPER=${VALGRIND} --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --suppressions=${CMAKE_CURRENT_LIST_DIR}/valgrind.supp")
+endif()

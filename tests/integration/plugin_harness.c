@@ -38,6 +38,19 @@ int plugin_start(plugin_proc *p, const char *const *extra_env) {
     setenv("PLUGIN_MIN_PORT", "10000", 1);
     setenv("PLUGIN_MAX_PORT", "25000", 1);
     for (const char *const *e = extra_env; e && *e; e++) putenv((char *)*e);
+    /* ELIDE_PLUGIN_WRAPPER runs the plugin under a tool, e.g. valgrind:
+     * space-separated words put before the binary. */
+    const char *wrapper = getenv("ELIDE_PLUGIN_WRAPPER");
+    if (wrapper && wrapper[0]) {
+      char *words[32], *copy = strdup(wrapper), *save = NULL;
+      int n = 0;
+      for (char *w = strtok_r(copy, " ", &save); w && n < 30; w = strtok_r(NULL, " ", &save))
+        words[n++] = w;
+      words[n++] = (char *)PLUGIN_BINARY;
+      words[n] = NULL;
+      execvp(words[0], words);
+      _exit(127);
+    }
     execl(PLUGIN_BINARY, PLUGIN_BINARY, (char *)NULL);
     _exit(127);
   }
@@ -47,7 +60,7 @@ int plugin_start(plugin_proc *p, const char *const *extra_env) {
   fcntl(p->stderr_fd, F_SETFL, O_NONBLOCK);
   /* Read the first stdout line within 10 s. */
   size_t used = 0;
-  int64_t deadline = now_ms() + 10000;
+  int64_t deadline = now_ms() + 60000; /* go-plugin's StartTimeout is 1 min */
   while (used < sizeof p->handshake - 1 && !memchr(p->handshake, '\n', used)) {
     struct pollfd pfd = {out[0], POLLIN, 0};
     int left = (int)(deadline - now_ms());

@@ -570,11 +570,16 @@ int main(void) {
   test_stats();
   test_bad_configs();
   test_recover_after_plugin_kill();
-  /* GRPCController/Shutdown: a clean exit well within go-plugin's 2 s. */
+  /* GRPCController/Shutdown: a clean exit well within go-plugin's 2 s (a
+   * wrapper such as valgrind gets longer, and its exit status reports leaks
+   * and memory errors). */
+  int wrapped = getenv("ELIDE_PLUGIN_WRAPPER") && getenv("ELIDE_PLUGIN_WRAPPER")[0];
   int64_t t0 = now_ms();
-  int status = plugin_stop(&plug, 0, 2000);
+  int status = plugin_stop(&plug, 0, wrapped ? 60000 : 2000);
   CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  CHECK(now_ms() - t0 < 2000);
+  if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) != 0)
+    fprintf(stderr, "plugin exit status %d\n", WEXITSTATUS(status));
+  if (!wrapped) CHECK(now_ms() - t0 < 2000);
   grpc_shutdown_blocking();
   return CHECK_DONE();
 }
