@@ -19,3 +19,14 @@ if(ELIDE_VALGRIND AND VALGRIND)
     LABELS "integration;valgrind"
     ENVIRONMENT "ELIDE_PLUGIN_WRAPPER=${VALGRIND} --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --suppressions=${CMAKE_CURRENT_LIST_DIR}/valgrind.supp")
 endif()
+
+# The installed layout: `cmake --install` into a fresh prefix, then the same
+# life against the installed binary, which must find its installed monitor
+# and modules with no configuration.
+add_test(NAME integration.installed_layout
+  COMMAND ${CMAKE_COMMAND}
+    -DBUILD_DIR=${CMAKE_BINARY_DIR}
+    -DPREFIX=${CMAKE_BINARY_DIR}/test-install
+    -DTEST_BINARY=$<TARGET_FILE:test_plugin_lifecycle>
+    -P ${CMAKE_CURRENT_LIST_DIR}/installed_layout.cmake)
+set_tests_properties(integration.installed_layout PROPERTIES TIMEOUT 180 LABELS integration)

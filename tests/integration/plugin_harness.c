@@ -18,6 +18,12 @@
 
 extern char **environ;
 
+/* The plugin under test: ELIDE_PLUGIN_BINARY, else the one built here. */
+static const char *plugin_binary(void) {
+  const char *b = getenv("ELIDE_PLUGIN_BINARY");
+  return b && b[0] ? b : PLUGIN_BINARY;
+}
+
 int64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -46,12 +52,12 @@ int plugin_start(plugin_proc *p, const char *const *extra_env) {
       int n = 0;
       for (char *w = strtok_r(copy, " ", &save); w && n < 30; w = strtok_r(NULL, " ", &save))
         words[n++] = w;
-      words[n++] = (char *)PLUGIN_BINARY;
+      words[n++] = (char *)plugin_binary();
       words[n] = NULL;
       execvp(words[0], words);
       _exit(127);
     }
-    execl(PLUGIN_BINARY, PLUGIN_BINARY, (char *)NULL);
+    execl(plugin_binary(), plugin_binary(), (char *)NULL);
     _exit(127);
   }
   close(out[1]);
@@ -167,7 +173,7 @@ int fake_alloc_create(fake_alloc *a, const char *task_name) {
   memset(a, 0, sizeof *a);
   pthread_mutex_init(&a->mu, NULL);
   snprintf(a->root, sizeof a->root, "/tmp/elide-it-XXXXXX");
-  if (!mkdtemp(a->root)) return -1;
+  if (!mkdtemp(a->root) || chmod(a->root, 0755) != 0) return -1; /* like Nomad's alloc dir */
   char logs[400], local[600];
   snprintf(a->task_dir, sizeof a->task_dir, "%s/%s", a->root, task_name);
   snprintf(local, sizeof local, "%s/local", a->task_dir);

@@ -145,7 +145,8 @@ static void test_no_cookie(void) {
   if (pid == 0) {
     dup2(errp[1], 2);
     unsetenv("NOMAD_PLUGIN_MAGIC_COOKIE");
-    execl(PLUGIN_BINARY, PLUGIN_BINARY, (char *)NULL);
+    const char *bin = getenv("ELIDE_PLUGIN_BINARY") ? getenv("ELIDE_PLUGIN_BINARY") : PLUGIN_BINARY;
+    execl(bin, bin, (char *)NULL);
     _exit(127);
   }
   close(errp[1]);
@@ -251,6 +252,78 @@ static void test_base_services(void) {
              sizeof details) == GRPC_STATUS_UNIMPLEMENTED);
   CHECK_STR_CONTAINS(details, "ExecTask");
   free_msg(rep);
+}
+
+/* SetConfig with a plugin config holding one python_runtime value. */
+static grpc_status_code set_python_runtime(const char *runtime, char *details, size_t dlen) {
+  uint8_t buf[512];
+  size_t n = 0;
+  const char *key = "python_runtime";
+  buf[n++] = 0x81;
+  buf[n++] = (uint8_t)(0xa0 | strlen(key));
+  memcpy(buf + n, key, strlen(key));
+  n += strlen(key);
+  buf[n++] = 0xd9;
+  buf[n++] = (uint8_t)strlen(runtime);
+  memcpy(buf + n, runtime, strlen(runtime));
+  n += strlen(runtime);
+  Hashicorp__Nomad__Plugins__Base__Proto__SetConfigRequest req =
+      HASHICORP__NOMAD__PLUGINS__BASE__PROTO__SET_CONFIG_REQUEST__INIT;
+  req.msgpack_config.data = buf;
+  req.msgpack_config.len = n;
+  ProtobufCMessage *rep;
+  grpc_status_code c = call("/hashicorp.nomad.plugins.base.proto.BasePlugin/SetConfig", &req.base,
+                            &hashicorp__nomad__plugins__base__proto__set_config_response__descriptor,
+                            &rep, details, dlen);
+  free_msg(rep);
+  return c;
+}
+
+/* A runtime that does not exist makes the driver unhealthy with the reason. */
+static void test_unhealthy_runtime(void) {
+  char details[512];
+  CHECK(set_python_runtime("/nonexistent/python3", details, sizeof details) == GRPC_STATUS_OK);
+  DP(FingerprintRequest) freq = DP_INIT(FINGERPRINT_REQUEST);
+  rpc_stream *fs = rpc_stream_open(plug.client, DRV "Fingerprint", &freq.base, 1, 0);
+  ProtobufCMessage *fp = NULL;
+  CHECK(rpc_stream_recv(fs, &DP_DESC(fingerprint_response), &fp, 5000) == 1);
+  DP(FingerprintResponse) *f = (void *)fp;
+  CHECK(f && f->health == HASHICORP__NOMAD__PLUGINS__DRIVERS__PROTO__FINGERPRINT_RESPONSE__HEALTH_STATE__UNHEALTHY);
+  CHECK_STR_CONTAINS(f ? f->health_description : NULL, "/nonexistent/python3");
+  free_msg(fp);
+  rpc_stream_cancel(fs);
+  rpc_status st = {0};
+  rpc_stream_finish(fs, &st);
+  rpc_status_clear(&st);
+  CHECK(set_python_runtime("/usr/bin/python3", details, sizeof details) == GRPC_STATUS_OK);
+  /* A relative runtime path is refused, naming the field. */
+  CHECK(set_python_runtime("python3", details, sizeof details) == GRPC_STATUS_INVALID_ARGUMENT);
+  CHECK_STR_CONTAINS(details, "field \"python_runtime\"");
+}
+
+/* The job's user is honoured: uid, gid and groups of "nobody". */
+static void test_user(void) {
+  if (geteuid() != 0) return; /* switching users needs root */
+  fake_alloc a;
+  CHECK(fake_alloc_create(&a, "asuser") == 0);
+  size_t len;
+  uint8_t *cfg = task_config_msgpack(
+      "python", NULL, "import os; print('ids', os.getuid(), os.getgid(), sorted(os.getgroups()))",
+      NULL, &len);
+  started s;
+  char details[1024];
+  grpc_status_code rc = start_task(&a, "alloc-0000/asuser/0009", "asuser", cfg, len, "nobody", &s,
+                                  details, sizeof details);
+  CHECK(rc == GRPC_STATUS_OK);
+  if (rc != GRPC_STATUS_OK) fprintf(stderr, "StartTask as nobody: %s\n", details);
+  free(cfg);
+  DP(ExitResult) r;
+  CHECK(wait_task(s.id, &r) == 0 && r.exit_code == 0);
+  CHECK(fake_alloc_wait_eof(&a, 5000) == 0);
+  CHECK_STR_CONTAINS(a.out, "ids 65534 65534 [65534]");
+  CHECK(destroy_task(s.id, 1) == GRPC_STATUS_OK);
+  free_msg(s.reply);
+  fake_alloc_destroy(&a);
 }
 
 /* A script run with args and env; stdout/stderr reach the FIFOs; exit 3. */
@@ -563,7 +636,9 @@ int main(void) {
   test_no_cookie();
   CHECK(plugin_start(&plug, NULL) == 0);
   test_base_services();
+  test_unhealthy_runtime();
   test_script_task();
+  test_user();
   test_concurrent_waiters_and_stop();
   test_stop_escalates();
   test_signal();
