@@ -6,9 +6,11 @@
  * group: a PID can never be reused under it.
  *
  * Nothing here knows about Nomad or protobuf. All functions are
- * thread-safe; exec_destroy and exec_release must be the last call on a task
- * (no other call on the same task may run concurrently or follow), and must
- * not be called from an exec_on_exit callback.
+ * thread-safe. exec_destroy and exec_release must be the last call on a task:
+ * threads already blocked in exec_wait are woken (with the task's final
+ * result) and are out of it when they return, but no other call on the task
+ * may overlap or follow them, and they must not be called from an
+ * exec_on_exit callback (whose pending callback they cancel).
  *
  * The plugin must not reap children it did not start (no waitpid(-1) and no
  * SIG_IGN for SIGCHLD): monitors are the plugin's children until it exits. */
@@ -28,7 +30,8 @@ typedef struct exec_spec {
   const char *const *envp;   /* the complete environment, NULL-terminated */
   const char *cwd;           /* absolute working directory */
   const char *stdout_path;   /* Nomad FIFO or file, opened write-only without following a final
-                                symlink; NULL or "" = /dev/null */
+                                symlink; NULL or "" = /dev/null. Never created: a file is
+                                appended to; a FIFO without a reader is retried for 10 s */
   const char *stderr_path;
   int set_user;              /* non-zero: switch to uid/gid/groups before exec (needs root) */
   uid_t uid;
@@ -44,7 +47,9 @@ typedef struct exec_result {
   int signal;
   int oom_killed;
   int64_t finished_at_ns; /* CLOCK_REALTIME */
-  char err[256];          /* non-empty when no real status could be obtained */
+  char err[256];          /* non-empty when no real status could be obtained (exit_code is
+                             then -1): the monitor died without an exit record, the record
+                             is corrupt, or exec_destroy/exec_release came first */
 } exec_result;
 
 typedef struct exec_task exec_task;

@@ -10,17 +10,28 @@
 #include <signal.h>
 #include <stdint.h>
 
+/* A reference to a task's monitor that can never reach another process
+ * (exec_monref.c). */
+typedef struct mon_ref {
+  pid_t pid;
+  uint64_t ticks; /* /proc/<pid>/stat starttime */
+  int pidfd;      /* -1 without pidfd support (then `child` or the start time guards the pid) */
+  int child;      /* we started it (or it was reparented to us) and have not reaped it */
+  int gone;       /* it has exited; reaped if it was our child */
+} mon_ref;
+
 struct exec_task {
   /* Identity: fixed after creation. */
   char *state_dir;
   pid_t task_pid;
-  pid_t monitor_pid;
-  uint64_t monitor_start_ticks;
   int64_t started_at_ns;
 
-  /* Everything below is guarded by the watcher's lock. */
+  /* Everything below is guarded by the watcher's lock once the task is
+   * registered (watch_add), and owned by the caller again after
+   * watch_remove. */
+  mon_ref mon;
   uint64_t id;   /* epoll key; unique, so a stale event can never hit another task */
-  int pidfd;     /* the monitor's; -1 once it is known to have exited (then reaped) */
+  int polled;    /* no pidfd: the watcher checks the monitor on a timer */
   int wd;        /* inotify watch on state_dir, -1 when none */
   int ended;     /* result is final */
   exec_result result;
@@ -28,13 +39,31 @@ struct exec_task {
   void *cb_arg;
   int cb_fired;
   int cb_running; /* the watcher is running cb outside the lock */
+  int waiters;    /* threads inside exec_wait */
   struct exec_task *next;
 };
+
+/* exec_monref.c. monref_child: for a monitor we just spawned; 0 or -errno.
+ * monref_attach: for a monitor started by an earlier plugin process; 0 if
+ * it is alive, -ESRCH if it is gone or its pid belongs to another process. */
+int monref_child(mon_ref *m, pid_t pid);
+int monref_attach(mon_ref *m, pid_t pid, uint64_t ticks);
+/* Non-blocking: 1 (and m->gone set, the monitor reaped if it was our child,
+ * how = " (status N)" / " (signal N)" when reaped here) once it has exited. */
+int monref_check(mon_ref *m, char *how, size_t howlen);
+/* Sends sig (with an SI_QUEUE value); -ESRCH once gone. */
+int monref_send(mon_ref *m, int sig, int value);
+/* Waits up to timeout_ms (< 0 forever) for the monitor to exit; 1 if it did. */
+int monref_wait(mon_ref *m, int timeout_ms);
+/* Closes the pidfd; never signals or reaps. */
+void monref_close(mon_ref *m);
+/* Tests: behave as if the kernel had no pidfds. */
+void monref_force_fallback(int on);
 
 /* exec_watch.c. watch_start starts the watcher thread once per process;
  * 0, or -errno with a message. */
 int watch_start(char *err, size_t errlen);
-/* watch_add takes over t (which has pidfd set, or -1 for a
+/* watch_add takes over t (its mon set up; mon.gone for a
  * monitor already gone) and starts watching it; a task whose exit record
  * already exists ends at once. Fails only if the watcher cannot start or
  * the inotify watch cannot be added. */
@@ -42,6 +71,10 @@ int watch_add(exec_task *t, char *err, size_t errlen);
 /* Stops watching t; on return the watcher no longer touches t (any running
  * callback has returned) and the caller owns t->pidfd. */
 void watch_remove(exec_task *t);
+/* After watch_remove, before freeing t: ends t (from its exit record if
+ * there is one now, else with exit_code -1 and err `why`), wakes every
+ * exec_wait caller and returns once none is left inside. */
+void watch_retire(exec_task *t, const char *why);
 /* Sends MON_CTL_SIGNAL with `value` to t's monitor; -ESRCH once the task
  * has ended or the monitor is gone. */
 int watch_send(exec_task *t, int value);
@@ -50,8 +83,9 @@ void task_set_result(exec_task *t, const exec_result *r);
 
 /* exec_sys.c */
 int64_t sys_realtime_ns(void);
-/* starttime (field 22) of /proc/<pid>/stat; 0 or -errno. */
-int sys_start_ticks(pid_t pid, uint64_t *out);
+/* starttime (field 22) and, if state is not NULL, the state letter of
+ * /proc/<pid>/stat; 0, -ESRCH or -errno. */
+int sys_proc_stat(pid_t pid, uint64_t *ticks, char *state);
 /* mkdir -p with mode for the missing components; 0 or -errno. */
 int sys_mkdir_p(const char *path, mode_t mode);
 /* rm -rf, not following symlinks; 0 or -errno. */
@@ -59,11 +93,5 @@ int sys_remove_tree(const char *path);
 /* Reads <dir>/exit into *out: 0, -ENOENT when absent, -EINVAL if corrupt,
  * other -errno. */
 int sys_read_exit_record(const char *dir, exec_result *out);
-/* 1 if the pidfd's process has exited, 0 if not. */
-int sys_pidfd_exited(int pidfd);
-/* Reaps the pidfd's process if it is our child. Call only once it has
- * exited (sys_pidfd_exited or the pidfd polled readable). Returns 1 with
- * *si filled if it was reaped here, else 0. */
-int sys_pidfd_reap(int pidfd, siginfo_t *si);
 
 #endif

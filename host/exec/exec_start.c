@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -97,10 +96,12 @@ static int spawn_monitor(const char *path, int sock, pid_t *pid) {
   posix_spawnattr_t at;
   posix_spawn_file_actions_init(&fa);
   posix_spawnattr_init(&at);
+  /* The socket first: it may be fd 0-2 in a plugin started with those
+   * closed. (dup2 onto itself clears FD_CLOEXEC, glibc >= 2.29.) */
+  posix_spawn_file_actions_adddup2(&fa, sock, MON_SPEC_FD);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, sock, MON_SPEC_FD);
   posix_spawn_file_actions_addclosefrom_np(&fa, MON_SPEC_FD + 1);
   sigset_t none, all;
   sigemptyset(&none);
@@ -175,6 +176,13 @@ int exec_start(const exec_spec *spec, exec_task **out, char *err, size_t errlen)
   snprintf(path, sizeof path, "%s/%s", spec->state_dir, MON_EXIT_RECORD_TMP);
   unlink(path);
 
+  /* posix_spawn reports this too, but not where vfork is emulated by fork
+   * (valgrind): the monitor would then just exit 127. */
+  if (access(spec->monitor_path, X_OK) < 0) {
+    rc = -errno;
+    snprintf(err, errlen, "cannot start monitor %s: %s", spec->monitor_path, strerror(errno));
+    return rc;
+  }
   spec_buf sb;
   if ((rc = serialize_spec(spec, &sb, err, errlen)) < 0) return rc;
   int sv[2];
@@ -193,11 +201,9 @@ int exec_start(const exec_spec *spec, exec_task **out, char *err, size_t errlen)
     free(sb.data);
     return rc;
   }
-  /* Our unreaped child: the pid cannot have been reused yet. */
-  int pidfd = pidfd_open(pid, 0);
-  if (pidfd < 0) {
-    rc = -errno;
-    snprintf(err, errlen, "cannot open a pidfd for the monitor: %s", strerror(errno));
+  mon_ref mon;
+  if ((rc = monref_child(&mon, pid)) < 0) {
+    snprintf(err, errlen, "cannot keep track of the monitor: %s", strerror(-rc));
     close(sv[0]);
     free(sb.data);
     abort_monitor(pid);
@@ -214,31 +220,28 @@ int exec_start(const exec_spec *spec, exec_task **out, char *err, size_t errlen)
     reap_status(pid, how, sizeof how);
     snprintf(err, errlen, "task monitor exited during start-up (%s); see %s/%s", how,
              spec->state_dir, MON_LOG);
-    close(pidfd);
+    monref_close(&mon);
     return -ECHILD;
   }
   if (r.status != 0) {
     char how[64];
     reap_status(pid, how, sizeof how); /* it exits right after the reply */
     snprintf(err, errlen, "%s", r.msg);
-    close(pidfd);
+    monref_close(&mon);
     return r.status < 0 ? r.status : -EPROTO;
   }
 
   exec_task *t = calloc(1, sizeof *t);
   char *dir = strdup(spec->state_dir);
-  uint64_t ticks = 0;
-  if (!t || !dir || (rc = sys_start_ticks(pid, &ticks)) < 0) {
-    rc = rc < 0 ? rc : -ENOMEM;
-    snprintf(err, errlen, "cannot record the monitor's identity: %s", strerror(-rc));
+  if (!t || !dir) {
+    rc = -ENOMEM;
+    snprintf(err, errlen, "out of memory");
     goto fail;
   }
   t->state_dir = dir;
   t->task_pid = r.task_pid;
-  t->monitor_pid = pid;
-  t->monitor_start_ticks = ticks;
   t->started_at_ns = r.started_at_ns;
-  t->pidfd = pidfd;
+  t->mon = mon;
   if ((rc = watch_add(t, err, errlen)) < 0) goto fail;
   *out = t;
   return 0;
@@ -246,7 +249,7 @@ int exec_start(const exec_spec *spec, exec_task **out, char *err, size_t errlen)
 fail:
   free(t);
   free(dir);
-  close(pidfd);
+  monref_close(&mon);
   abort_monitor(pid);
   return rc;
 }

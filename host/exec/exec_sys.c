@@ -6,12 +6,10 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,7 +38,7 @@ static ssize_t read_small_file(int dirfd, const char *path, char *buf, size_t ca
   return (ssize_t)have;
 }
 
-int sys_start_ticks(pid_t pid, uint64_t *out) {
+int sys_proc_stat(pid_t pid, uint64_t *ticks, char *state) {
   char path[64], buf[1024];
   snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
   ssize_t n = read_small_file(AT_FDCWD, path, buf, sizeof buf - 1);
@@ -49,7 +47,8 @@ int sys_start_ticks(pid_t pid, uint64_t *out) {
   /* The command name may contain spaces and parentheses: fields are
    * counted from the last ')'. Field 3 (state) follows it; 22 is starttime. */
   char *p = strrchr(buf, ')');
-  if (!p) return -EINVAL;
+  if (!p || p[1] != ' ' || !p[2]) return -EINVAL;
+  if (state) *state = p[2];
   p++;
   for (int field = 3; field < 22; field++) {
     p = strchr(p + 1, ' ');
@@ -59,7 +58,7 @@ int sys_start_ticks(pid_t pid, uint64_t *out) {
   errno = 0;
   unsigned long long v = strtoull(p + 1, &end, 10);
   if (errno || end == p + 1) return -EINVAL;
-  *out = v;
+  *ticks = v;
   return 0;
 }
 
@@ -106,22 +105,4 @@ int sys_read_exit_record(const char *dir, exec_result *out) {
   out->oom_killed = e.oom_killed;
   out->finished_at_ns = e.finished_at_ns;
   return 0;
-}
-
-int sys_pidfd_exited(int pidfd) {
-  struct pollfd p = {.fd = pidfd, .events = POLLIN};
-  int n;
-  do n = poll(&p, 1, 0);
-  while (n < 0 && errno == EINTR);
-  return n > 0;
-}
-
-int sys_pidfd_reap(int pidfd, siginfo_t *si) {
-  memset(si, 0, sizeof *si);
-  int rc;
-  /* Blocking is fine: the process has exited, and for a process that is
-   * not our child waitid fails at once with ECHILD. */
-  while ((rc = waitid(P_PIDFD, (id_t)pidfd, si, WEXITED | __WALL)) < 0 && errno == EINTR) {
-  }
-  return rc == 0 && si->si_pid > 0;
 }

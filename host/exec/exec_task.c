@@ -4,12 +4,10 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <unistd.h>
 
 /* How long exec_destroy lets the monitor kill and reap everything before it
@@ -17,8 +15,8 @@
 #define DESTROY_WAIT_MS 10000
 
 pid_t exec_task_pid(const exec_task *t) { return t->task_pid; }
-pid_t exec_monitor_pid(const exec_task *t) { return t->monitor_pid; }
-uint64_t exec_monitor_start_ticks(const exec_task *t) { return t->monitor_start_ticks; }
+pid_t exec_monitor_pid(const exec_task *t) { return t->mon.pid; }
+uint64_t exec_monitor_start_ticks(const exec_task *t) { return t->mon.ticks; }
 int64_t exec_started_at_ns(const exec_task *t) { return t->started_at_ns; }
 const char *exec_state_dir(const exec_task *t) { return t->state_dir; }
 
@@ -39,28 +37,6 @@ int exec_monitor_default_path(char *out, size_t outlen) {
   return access(out, X_OK) == 0 ? 0 : -ENOENT;
 }
 
-/* Opens the monitor by pid and proves it is the same process that was
- * started: the pidfd is taken first, then the start time read; if the
- * process has not exited by then, that start time was the pidfd's process.
- * Returns the pidfd, or -1 if the monitor is gone (reaped if it was ours). */
-static int open_monitor(pid_t pid, uint64_t start_ticks) {
-  if (pid <= 0) return -1;
-  int fd = pidfd_open(pid, 0);
-  if (fd < 0) return -1;
-  uint64_t ticks;
-  if (sys_start_ticks(pid, &ticks) < 0 || ticks != start_ticks) {
-    close(fd); /* another process has this pid now: leave it alone */
-    return -1;
-  }
-  if (sys_pidfd_exited(fd)) {
-    siginfo_t si;
-    sys_pidfd_reap(fd, &si);
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 int exec_attach(const char *state_dir, pid_t monitor_pid, uint64_t monitor_start_ticks,
                 pid_t task_pid, int64_t started_at_ns, exec_task **out, char *err,
                 size_t errlen) {
@@ -79,12 +55,9 @@ int exec_attach(const char *state_dir, pid_t monitor_pid, uint64_t monitor_start
     return -ENOMEM;
   }
   t->task_pid = task_pid;
-  t->monitor_pid = monitor_pid;
-  t->monitor_start_ticks = monitor_start_ticks;
   t->started_at_ns = started_at_ns;
   t->wd = -1;
-  t->pidfd = open_monitor(monitor_pid, monitor_start_ticks);
-  if (t->pidfd < 0) {
+  if (monref_attach(&t->mon, monitor_pid, monitor_start_ticks) < 0) {
     /* No monitor: only the record can tell how the task ended. */
     exec_result r;
     rc = sys_read_exit_record(state_dir, &r);
@@ -111,7 +84,7 @@ int exec_attach(const char *state_dir, pid_t monitor_pid, uint64_t monitor_start
     task_set_result(t, &r);
   }
   if ((rc = watch_add(t, err, errlen)) < 0) {
-    if (t->pidfd >= 0) close(t->pidfd);
+    monref_close(&t->mon);
     free(t->state_dir);
     free(t);
     return rc;
@@ -138,41 +111,24 @@ int exec_stop(exec_task *t, int sig, int grace_ms, exec_result *out) {
 }
 
 static void free_task(exec_task *t) {
-  if (t->pidfd >= 0) close(t->pidfd);
+  monref_close(&t->mon);
   free(t->state_dir);
   free(t);
-}
-
-static int wait_pidfd(int fd, int timeout_ms) {
-  struct pollfd p = {.fd = fd, .events = POLLIN};
-  int n;
-  do n = poll(&p, 1, timeout_ms);
-  while (n < 0 && errno == EINTR);
-  return n > 0;
 }
 
 void exec_destroy(exec_task *t, int remove_state) {
   if (!t) return;
   watch_remove(t);
-  if (t->pidfd >= 0) {
-    if (!sys_pidfd_exited(t->pidfd)) {
-      siginfo_t si;
-      memset(&si, 0, sizeof si);
-      si.si_signo = MON_CTL_SIGNAL;
-      si.si_code = SI_QUEUE;
-      si.si_pid = getpid();
-      si.si_uid = getuid();
-      si.si_value.sival_int = MON_CMD_DESTROY;
-      pidfd_send_signal(t->pidfd, MON_CTL_SIGNAL, &si, 0);
-      if (!wait_pidfd(t->pidfd, DESTROY_WAIT_MS)) {
-        /* A wedged monitor: kill it; PR_SET_PDEATHSIG takes the task along. */
-        pidfd_send_signal(t->pidfd, SIGKILL, NULL, 0);
-        wait_pidfd(t->pidfd, -1);
-      }
+  if (!monref_check(&t->mon, NULL, 0)) {
+    monref_send(&t->mon, MON_CTL_SIGNAL, MON_CMD_DESTROY);
+    if (!monref_wait(&t->mon, DESTROY_WAIT_MS)) {
+      /* A wedged monitor: kill it; PR_SET_PDEATHSIG takes the task along. */
+      monref_send(&t->mon, SIGKILL, 0);
+      monref_wait(&t->mon, -1);
     }
-    siginfo_t si;
-    sys_pidfd_reap(t->pidfd, &si);
   }
+  /* Before the state goes: a task killed here has its record by now. */
+  watch_retire(t, "task destroyed");
   if (remove_state) sys_remove_tree(t->state_dir);
   free_task(t);
 }
@@ -180,5 +136,6 @@ void exec_destroy(exec_task *t, int remove_state) {
 void exec_release(exec_task *t) {
   if (!t) return;
   watch_remove(t);
+  watch_retire(t, "task released by this process");
   free_task(t);
 }

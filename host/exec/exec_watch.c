@@ -5,9 +5,11 @@
  * It epolls one inotify fd (IN_MOVED_TO on every watched task's state
  * directory: the monitor renames the exit record into place) and every
  * monitor's pidfd (readable when the monitor exits; the monitor is then
- * reaped if it is our child). A task ends with its exit record, or, if its
- * monitor exits without one, with exit_code -1 and `err` set. One lock
- * guards the registry and every task's mutable fields; one condvar is
+ * reaped if it is our child). Without pidfd support (see exec_monref.c) the
+ * monitors are instead checked every POLL_MS; exit records are still seen
+ * at once. A task ends with its exit record, or, if its monitor exits
+ * without one, with exit_code -1 and `err` set. One lock guards the
+ * registry and every registered task's mutable fields; one condvar is
  * broadcast on every change. */
 #include "exec_internal.h"
 
@@ -17,23 +19,28 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
-#include <sys/pidfd.h>
 #include <time.h>
 #include <unistd.h>
 
-#define INOTIFY_KEY 0 /* epoll key of the inotify fd; task ids start at 1 */
+#define INOTIFY_KEY 0 /* epoll keys of the inotify fd and the kick eventfd; */
+#define KICK_KEY 1    /* task ids start above them */
+#define POLL_MS 200   /* monitor checks without pidfds */
 
 static struct {
   pthread_mutex_t lock;
   pthread_cond_t cond; /* CLOCK_MONOTONIC */
   int epfd;
   int infd;
+  int kickfd; /* wakes the watcher to re-read npolled */
+  int npolled;
   uint64_t next_id;
   exec_task *tasks;
   int start_rc;
   char start_err[160];
-} W = {.lock = PTHREAD_MUTEX_INITIALIZER, .epfd = -1, .infd = -1};
+} W = {.lock = PTHREAD_MUTEX_INITIALIZER, .epfd = -1, .infd = -1, .kickfd = -1,
+       .next_id = KICK_KEY};
 
 static pthread_once_t start_once = PTHREAD_ONCE_INIT;
 
@@ -72,27 +79,24 @@ static void check_record_locked(exec_task *t) {
   }
 }
 
-/* The monitor exited: reap it if it is ours, stop watching its pidfd, and
- * end the task if the monitor left no record. */
-static void monitor_exited_locked(exec_task *t) {
-  siginfo_t si;
-  int reaped = sys_pidfd_reap(t->pidfd, &si);
-  epoll_ctl(W.epfd, EPOLL_CTL_DEL, t->pidfd, NULL);
-  close(t->pidfd);
-  t->pidfd = -1;
+/* Looks at t's monitor; once it has exited (and was reaped if it was our
+ * child), stops watching it and ends the task if it left no record. */
+static void check_monitor_locked(exec_task *t) {
+  char how[48];
+  if (!monref_check(&t->mon, how, sizeof how)) return;
+  if (t->mon.pidfd >= 0) epoll_ctl(W.epfd, EPOLL_CTL_DEL, t->mon.pidfd, NULL);
+  monref_close(&t->mon);
+  if (t->polled) W.npolled--;
+  t->polled = 0;
   check_record_locked(t);
   if (t->ended) return;
   exec_result r;
   memset(&r, 0, sizeof r);
   r.exit_code = -1;
   r.finished_at_ns = sys_realtime_ns();
-  char how[48] = "";
-  if (reaped && si.si_code == CLD_EXITED)
-    snprintf(how, sizeof how, " (status %d)", si.si_status);
-  else if (reaped)
-    snprintf(how, sizeof how, " (signal %d)", si.si_status);
-  snprintf(r.err, sizeof r.err, "task monitor %d exited%s without recording the task's exit; see %s/%s",
-           (int)t->monitor_pid, how, t->state_dir, MON_LOG);
+  snprintf(r.err, sizeof r.err,
+           "task monitor %d exited%s without recording the task's exit; see %s/%s",
+           (int)t->mon.pid, how, t->state_dir, MON_LOG);
   finish_locked(t, &r);
 }
 
@@ -139,20 +143,30 @@ again:
 
 static void *watcher_main(void *arg) {
   (void)arg;
+  int timeout = -1;
   for (;;) {
     struct epoll_event ev[32];
-    int n = epoll_wait(W.epfd, ev, 32, -1);
-    if (n < 0) continue; /* EINTR; nothing else can fail on a valid epoll fd */
+    int n = epoll_wait(W.epfd, ev, 32, timeout);
+    if (n < 0) n = 0; /* EINTR; nothing else can fail on a valid epoll fd */
     pthread_mutex_lock(&W.lock);
     for (int i = 0; i < n; i++) {
       if (ev[i].data.u64 == INOTIFY_KEY) {
         handle_inotify_locked();
+      } else if (ev[i].data.u64 == KICK_KEY) {
+        uint64_t v;
+        ssize_t r = read(W.kickfd, &v, sizeof v);
+        (void)r;
       } else {
         /* A task removed after epoll_wait returned is simply not found. */
         exec_task *t = find_task(ev[i].data.u64);
-        if (t && t->pidfd >= 0) monitor_exited_locked(t);
+        if (t) check_monitor_locked(t);
       }
     }
+    if (W.npolled) {
+      for (exec_task *t = W.tasks; t; t = t->next)
+        if (t->polled) check_monitor_locked(t);
+    }
+    timeout = W.npolled ? POLL_MS : -1;
     run_callbacks_locked();
     pthread_mutex_unlock(&W.lock);
   }
@@ -168,8 +182,12 @@ static void start_watcher(void) {
 
   W.epfd = epoll_create1(EPOLL_CLOEXEC);
   W.infd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  W.kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = INOTIFY_KEY};
-  if (W.epfd < 0 || W.infd < 0 || epoll_ctl(W.epfd, EPOLL_CTL_ADD, W.infd, &ev) < 0) {
+  struct epoll_event kev = {.events = EPOLLIN, .data.u64 = KICK_KEY};
+  if (W.epfd < 0 || W.infd < 0 || W.kickfd < 0 ||
+      epoll_ctl(W.epfd, EPOLL_CTL_ADD, W.infd, &ev) < 0 ||
+      epoll_ctl(W.epfd, EPOLL_CTL_ADD, W.kickfd, &kev) < 0) {
     W.start_rc = -errno;
     snprintf(W.start_err, sizeof W.start_err, "cannot set up the exit watcher: %s",
              strerror(errno));
@@ -216,17 +234,24 @@ int watch_add(exec_task *t, char *err, size_t errlen) {
     }
   }
   /* Also for an ended task whose monitor lives on (orphans): reap it later. */
-  if (t->pidfd >= 0) {
+  if (t->mon.pidfd >= 0 && !t->mon.gone) {
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = t->id};
-    if (epoll_ctl(W.epfd, EPOLL_CTL_ADD, t->pidfd, &ev) < 0) {
+    if (epoll_ctl(W.epfd, EPOLL_CTL_ADD, t->mon.pidfd, &ev) < 0) {
       rc = -errno;
-      snprintf(err, errlen, "cannot watch monitor %d: %s", (int)t->monitor_pid, strerror(errno));
+      snprintf(err, errlen, "cannot watch monitor %d: %s", (int)t->mon.pid, strerror(errno));
       int shared = 0;
       for (exec_task *o = W.tasks; o; o = o->next) shared |= o->wd == t->wd;
       if (t->wd >= 0 && !shared) inotify_rm_watch(W.infd, t->wd);
       t->wd = -1;
       pthread_mutex_unlock(&W.lock);
       return rc;
+    }
+  } else if (!t->mon.gone) {
+    t->polled = 1;
+    if (W.npolled++ == 0) {
+      uint64_t one = 1;
+      ssize_t r = write(W.kickfd, &one, sizeof one); /* switch to timed waits */
+      (void)r;
     }
   }
   t->next = W.tasks;
@@ -245,7 +270,9 @@ void watch_remove(exec_task *t) {
     }
   }
   t->next = NULL;
-  if (t->pidfd >= 0) epoll_ctl(W.epfd, EPOLL_CTL_DEL, t->pidfd, NULL);
+  if (t->mon.pidfd >= 0 && !t->mon.gone) epoll_ctl(W.epfd, EPOLL_CTL_DEL, t->mon.pidfd, NULL);
+  if (t->polled) W.npolled--;
+  t->polled = 0;
   if (t->wd >= 0) {
     /* inotify hands out one wd per directory: keep it while others use it. */
     int shared = 0;
@@ -257,10 +284,25 @@ void watch_remove(exec_task *t) {
   pthread_mutex_unlock(&W.lock);
 }
 
+void watch_retire(exec_task *t, const char *why) {
+  pthread_mutex_lock(&W.lock);
+  check_record_locked(t);
+  if (!t->ended) {
+    exec_result r;
+    memset(&r, 0, sizeof r);
+    r.exit_code = -1;
+    r.finished_at_ns = sys_realtime_ns();
+    snprintf(r.err, sizeof r.err, "%s", why);
+    finish_locked(t, &r);
+  }
+  while (t->waiters) pthread_cond_wait(&W.cond, &W.lock);
+  pthread_mutex_unlock(&W.lock);
+}
+
 int watch_send(exec_task *t, int value) {
   int rc = 0;
   pthread_mutex_lock(&W.lock);
-  if (t->ended || t->pidfd < 0) {
+  if (t->ended || t->mon.gone) {
     rc = -ESRCH;
   } else {
     /* The record may exist before the watcher has read it. */
@@ -268,17 +310,8 @@ int watch_send(exec_task *t, int value) {
     snprintf(path, sizeof path, "%s/%s", t->state_dir, MON_EXIT_RECORD);
     if (access(path, F_OK) == 0) rc = -ESRCH;
   }
-  if (rc == 0) {
-    /* Under the lock: the watcher cannot close the pidfd meanwhile. */
-    siginfo_t si;
-    memset(&si, 0, sizeof si);
-    si.si_signo = MON_CTL_SIGNAL;
-    si.si_code = SI_QUEUE;
-    si.si_pid = getpid();
-    si.si_uid = getuid();
-    si.si_value.sival_int = value;
-    if (pidfd_send_signal(t->pidfd, MON_CTL_SIGNAL, &si, 0) < 0) rc = -errno;
-  }
+  /* Under the lock: the watcher cannot reap the monitor meanwhile. */
+  if (rc == 0) rc = monref_send(&t->mon, MON_CTL_SIGNAL, value);
   pthread_mutex_unlock(&W.lock);
   return rc;
 }
@@ -295,12 +328,14 @@ int exec_wait(exec_task *t, int timeout_ms, exec_result *out) {
     }
   }
   pthread_mutex_lock(&W.lock);
+  t->waiters++;
   while (!t->ended && timeout_ms != 0) {
     if (timeout_ms < 0) pthread_cond_wait(&W.cond, &W.lock);
     else if (pthread_cond_timedwait(&W.cond, &W.lock, &deadline) == ETIMEDOUT) break;
   }
   int ended = t->ended;
   if (ended) *out = t->result;
+  if (--t->waiters == 0) pthread_cond_broadcast(&W.cond); /* watch_retire may wait for this */
   pthread_mutex_unlock(&W.lock);
   return ended;
 }

@@ -12,9 +12,11 @@
  *     execve. It closes its copies of the outputs, writes one mon_reply on
  *     fd 3 (status 0 and the task pid, or -errno and a message naming the
  *     failed step and path, after which it exits 1 with nothing left) and
- *     closes fd 3.
+ *     closes fd 3. If the reply cannot be delivered (the plugin died), it
+ *     kills the task and exits: nobody could ever stop it.
  *  4. Control: the plugin sends MON_CTL_SIGNAL with si_code SI_QUEUE through
- *     the monitor's pidfd. Value n in 1..64 forwards signal n to the task's
+ *     the monitor's pidfd (or, without pidfds, with sigqueue() under the
+ *     guards of exec_monref.c). Value n in 1..64 forwards signal n to the task's
  *     process group, only while the task is an unreaped child of the monitor
  *     (so the group id cannot have been reused); MON_CMD_DESTROY SIGKILLs the
  *     group and every process the monitor parents, reaps them all and exits.
@@ -27,7 +29,6 @@
 #include "mon_proto.h"
 #include "monitor.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -292,8 +293,9 @@ static _Noreturn void destroy(void) {
 static void forward(int sig) {
   if (M.task_reaped) return;
   /* The group id is our unreaped child's pid, so it cannot name anybody
-   * else. ESRCH: the task left its group; signal the process itself. */
-  if (kill(-M.task_pid, sig) < 0 && errno == ESRCH) kill(M.task_pid, sig);
+   * else. If the main process moved to another group, it gets the signal
+   * directly as well. */
+  if (kill(-M.task_pid, sig) < 0 || getpgid(M.task_pid) != M.task_pid) kill(M.task_pid, sig);
 }
 
 static _Noreturn void event_loop(void) {
@@ -302,7 +304,8 @@ static _Noreturn void event_loop(void) {
     ssize_t n = read(M.sig_fd, si, sizeof si);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      /* Cannot happen with a valid signalfd; block on children instead. */
+      /* Cannot happen with a valid signalfd. Unable to supervise, the
+       * monitor takes everything down rather than leave it unwatched. */
       mlog("signalfd read failed: %s", strerror(errno));
       destroy();
     }
@@ -332,7 +335,7 @@ int main(void) {
   sigprocmask(SIG_BLOCK, &set, NULL);
   /* Nothing but 0-2 and the spec socket may stay open. */
   fcntl(MON_SPEC_FD, F_SETFD, FD_CLOEXEC);
-  close_range(MON_SPEC_FD + 1, ~0U, 0);
+  closefrom(MON_SPEC_FD + 1); /* close_range, or /proc/self/fd on old kernels */
   setsid();
 
   char err[sizeof(((mon_reply *)0)->msg)];

@@ -3,8 +3,10 @@
  * pipe). */
 #include "monitor.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +31,7 @@ enum child_step {
   STEP_UID,
   STEP_CWD,
   STEP_PDEATHSIG,
+  STEP_FDS,
   STEP_EXEC,
 };
 
@@ -77,6 +80,21 @@ int mon_open_output(const char *path, const char *what, char *err, size_t errlen
   return fd;
 }
 
+/* Marks every fd from 3 up close-on-exec: close_range() where the kernel
+ * has CLOSE_RANGE_CLOEXEC (5.11), else one by one from /proc/self/fd. */
+static int cloexec_from_3(void) {
+  if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    int fd = atoi(e->d_name);
+    if (fd >= 3 && fd != dirfd(d)) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+  closedir(d);
+  return 0;
+}
+
 static _Noreturn void child_fail(int pipe_fd, int step) {
   child_failure f = {step, errno};
   ssize_t r = write(pipe_fd, &f, sizeof f);
@@ -119,7 +137,7 @@ static _Noreturn void child_exec(const mon_spec *s, int out_fd, int err_fd, int 
   /* Everything above 2 (the monitor's log, signalfd, state dir, and
    * anything it inherited) closes at execve; the failure pipe stays usable
    * until then. */
-  close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+  if (cloexec_from_3() < 0) child_fail(pipe_fd, STEP_FDS);
   execve(s->argv[0], s->argv, s->envp);
   child_fail(pipe_fd, STEP_EXEC);
 }
@@ -137,6 +155,7 @@ static void describe_failure(const mon_spec *s, const child_failure *f, char *er
   case STEP_UID: snprintf(err, errlen, "cannot set uid %u: %s", (unsigned)s->uid, why); break;
   case STEP_CWD: snprintf(err, errlen, "cannot change directory to %s: %s", s->cwd, why); break;
   case STEP_PDEATHSIG: snprintf(err, errlen, "cannot set the parent-death signal: %s", why); break;
+  case STEP_FDS: snprintf(err, errlen, "cannot close inherited descriptors: %s", why); break;
   case STEP_EXEC: snprintf(err, errlen, "cannot execute %s: %s", s->argv[0], why); break;
   default: snprintf(err, errlen, "task set-up failed: %s", why); break;
   }

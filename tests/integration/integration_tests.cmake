@@ -11,7 +11,7 @@ set_tests_properties(integration.plugin_lifecycle PROPERTIES TIMEOUT 120 LABELS 
 
 # The same life under valgrind: the plugin's long-lived paths (server,
 # streams, task table, recovery, shutdown) must not leak or touch bad memory.
-option(ELIDE_VALGRIND "Run the plugin lifecycle test under valgrind too" OFF)
+option(ELIDE_VALGRIND "Run the plugin lifecycle test under valgrind too" ON)
 find_program(VALGRIND valgrind)
 if(ELIDE_VALGRIND AND VALGRIND)
   add_test(NAME integration.plugin_lifecycle_valgrind COMMAND test_plugin_lifecycle)

@@ -14,5 +14,7 @@ foreach(t test_exec test_exec_monitor test_exec_recover)
   endif()
   add_dependencies(${t} elide-monitor)
   add_test(NAME ${t} COMMAND ${t})
-  set_tests_properties(${t} PROPERTIES TIMEOUT 60)
+  # The same tests on the path for kernels (and valgrind) without pidfds.
+  add_test(NAME ${t}_nopidfd COMMAND ${t} --no-pidfd)
+  set_tests_properties(${t} ${t}_nopidfd PROPERTIES TIMEOUT 60)
 endforeach()

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -128,6 +129,37 @@ static void test_destroy_running_tree(void) {
   CHECK(!tu_pid_exists(task) && !tu_pid_exists(mon));
   CHECK(tu_count_children() == 0);
   free(o);
+  tu_rmtree(dir);
+}
+
+typedef struct waiter {
+  exec_task *t;
+  exec_result r;
+  int got;
+} waiter;
+
+static void *wait_thread(void *arg) {
+  waiter *w = arg;
+  w->got = exec_wait(w->t, -1, &w->r);
+  return NULL;
+}
+
+/* Destroying a running task wakes its waiters with the kill's status. */
+static void test_destroy_wakes_waiters(void) {
+  char *dir = tu_tmpdir();
+  exec_spec s = tu_spec(dir, ARGV("/bin/sleep", "30"));
+  exec_task *t;
+  char err[256];
+  CHECK(exec_start(&s, &t, err, sizeof err) == 0);
+  waiter w = {.t = t};
+  pthread_t th;
+  pthread_create(&th, NULL, wait_thread, &w);
+  usleep(50000);
+  pid_t task = exec_task_pid(t);
+  exec_destroy(t, 1);
+  pthread_join(th, NULL);
+  CHECK(w.got == 1 && w.r.exit_code == 137 && w.r.signal == SIGKILL);
+  CHECK(!tu_pid_exists(task));
   tu_rmtree(dir);
 }
 
@@ -277,11 +309,13 @@ static void test_exit_record_format(void) {
   CHECK(exit_record_format(buf, 10, &e) == -ENOSPC);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  tu_setup(argc, argv);
   signal(SIGPIPE, SIG_IGN);
   test_orphan_exit_and_destroy();
   test_destroy_kills_all();
   test_destroy_running_tree();
+  test_destroy_wakes_waiters();
   test_monitor_killed();
   test_monitor_memory();
   test_bad_specs();

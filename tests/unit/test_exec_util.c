@@ -2,6 +2,8 @@
  * stand in for Nomad's logmon, and /proc checks. */
 #include "test_exec_util.h"
 
+#include "exec_internal.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +22,13 @@ static char paths[SLOTS][PATH_MAX];
 static int next_slot;
 
 static char *slot(void) { return paths[next_slot++ % SLOTS]; }
+
+int tu_setup(int argc, char **argv) {
+  int fallback = argc > 1 && strcmp(argv[1], "--no-pidfd") == 0;
+  monref_force_fallback(fallback);
+  if (fallback) printf("running without pidfds\n");
+  return fallback;
+}
 
 const char *tu_monitor(void) { return ELIDE_TEST_MONITOR; }
 

@@ -9,6 +9,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Handles the common test arguments: `--no-pidfd` runs the whole test as
+ * on a kernel without pidfds (exec's fallback). Returns 1 in that mode. */
+int tu_setup(int argc, char **argv);
 /* The built monitor (compile definition from exec_tests.cmake). */
 const char *tu_monitor(void);
 /* A fresh directory under /tmp; the string is static storage per call. */
