@@ -201,6 +201,18 @@ int fake_alloc_write(fake_alloc *a, const char *rel, const char *content) {
   return fclose(f);
 }
 
+int fake_alloc_wait_output(fake_alloc *a, const char *needle, int timeout_ms) {
+  int64_t deadline = now_ms() + timeout_ms;
+  for (;;) {
+    pthread_mutex_lock(&a->mu);
+    int found = a->out && strstr(a->out, needle) != NULL;
+    pthread_mutex_unlock(&a->mu);
+    if (found) return 1;
+    if (now_ms() >= deadline) return 0;
+    usleep(10000);
+  }
+}
+
 int fake_alloc_wait_eof(fake_alloc *a, int timeout_ms) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);

@@ -44,6 +44,8 @@ typedef struct fake_alloc {
 int fake_alloc_create(fake_alloc *a, const char *task_name);
 /* Writes a file under the task dir (relative path). */
 int fake_alloc_write(fake_alloc *a, const char *rel, const char *content);
+/* Waits until the collected stdout contains `needle` (1) or timeout (0). */
+int fake_alloc_wait_output(fake_alloc *a, const char *needle, int timeout_ms);
 /* Waits until both FIFOs reached EOF (all writers closed) or timeout. */
 int fake_alloc_wait_eof(fake_alloc *a, int timeout_ms);
 void fake_alloc_destroy(fake_alloc *a);

@@ -24,6 +24,16 @@
 
 static plugin_proc plug;
 
+/* Task ids unique to this test process, like Nomad's (tests may run in
+ * parallel, and a task's state directory is derived from its id). */
+static const char *tid(const char *rest) {
+  static char pool[16][128];
+  static int next;
+  char *id = pool[next++ % 16];
+  snprintf(id, 128, "alloc-%d/%s", (int)getpid(), rest);
+  return id;
+}
+
 /* Unary call; returns the status code, reply in *rep (caller frees). */
 static grpc_status_code call(const char *path, const ProtobufCMessage *req,
                              const ProtobufCMessageDescriptor *desc, ProtobufCMessage **rep,
@@ -312,7 +322,7 @@ static void test_user(void) {
       NULL, &len);
   started s;
   char details[1024];
-  grpc_status_code rc = start_task(&a, "alloc-0000/asuser/0009", "asuser", cfg, len, "nobody", &s,
+  grpc_status_code rc = start_task(&a, tid("asuser/0009"), "asuser", cfg, len, "nobody", &s,
                                   details, sizeof details);
   CHECK(rc == GRPC_STATUS_OK);
   if (rc != GRPC_STATUS_OK) fprintf(stderr, "StartTask as nobody: %s\n", details);
@@ -343,7 +353,7 @@ static void test_script_task(void) {
   uint8_t *cfg = task_config_msgpack("python", "local/hello.py", NULL, args, &len);
   started s;
   char details[1024];
-  CHECK(start_task(&a, "alloc-0000/hello/0001", "hello", cfg, len, NULL, &s, details,
+  CHECK(start_task(&a, tid("hello/0001"), "hello", cfg, len, NULL, &s, details,
                    sizeof details) == GRPC_STATUS_OK);
   free(cfg);
   CHECK(s.handle && s.handle->version == 1 && s.handle->driver_state.len > 0);
@@ -397,7 +407,7 @@ static void test_concurrent_waiters_and_stop(void) {
       "python", NULL, "import time, sys\nprint('ready', flush=True)\ntime.sleep(600)\n", NULL, &len);
   started s;
   char details[1024];
-  CHECK(start_task(&a, "alloc-0000/sleeper/0002", "sleeper", cfg, len, NULL, &s, details,
+  CHECK(start_task(&a, tid("sleeper/0002"), "sleeper", cfg, len, NULL, &s, details,
                    sizeof details) == GRPC_STATUS_OK);
   free(cfg);
   pid_t pid = handle_pid(s.id);
@@ -408,7 +418,7 @@ static void test_concurrent_waiters_and_stop(void) {
     w[i] = (waiter){.id = s.id};
     pthread_create(&th[i], NULL, wait_thread, &w[i]);
   }
-  usleep(300000);
+  CHECK(fake_alloc_wait_output(&a, "ready", 20000));
   /* DestroyTask without force refuses a running task. */
   CHECK(destroy_task(s.id, 0) == GRPC_STATUS_FAILED_PRECONDITION);
   int64_t t0 = now_ms();
@@ -437,10 +447,10 @@ static void test_stop_escalates(void) {
       NULL, &len);
   started s;
   char details[1024];
-  CHECK(start_task(&a, "alloc-0000/stubborn/0003", "stubborn", cfg, len, NULL, &s, details,
+  CHECK(start_task(&a, tid("stubborn/0003"), "stubborn", cfg, len, NULL, &s, details,
                    sizeof details) == GRPC_STATUS_OK);
   free(cfg);
-  usleep(400000); /* let python install its handler */
+  CHECK(fake_alloc_wait_output(&a, "ignoring", 20000)); /* the handler is installed */
   int64_t t0 = now_ms();
   CHECK(stop_task(s.id, 1000, "") == GRPC_STATUS_OK); /* empty signal = SIGINT */
   int64_t took = now_ms() - t0;
@@ -465,10 +475,10 @@ static void test_signal(void) {
       NULL, &len);
   started s;
   char details[1024];
-  CHECK(start_task(&a, "alloc-0000/trap/0004", "trap", cfg, len, NULL, &s, details,
+  CHECK(start_task(&a, tid("trap/0004"), "trap", cfg, len, NULL, &s, details,
                    sizeof details) == GRPC_STATUS_OK);
   free(cfg);
-  usleep(400000);
+  CHECK(fake_alloc_wait_output(&a, "ready", 20000)); /* the handler is installed */
   DP(SignalTaskRequest) req = DP_INIT(SIGNAL_TASK_REQUEST);
   req.task_id = s.id;
   req.signal = (char *)"FOO";
@@ -496,14 +506,14 @@ static void test_stats(void) {
   CHECK(fake_alloc_create(&a, "stats") == 0);
   size_t len;
   uint8_t *cfg = task_config_msgpack("python", NULL,
-                                     "import time\nx = bytearray(32 << 20)\ntime.sleep(600)\n",
+                                     "import time\nx = bytearray(32 << 20)\nprint('allocated', flush=True)\ntime.sleep(600)\n",
                                      NULL, &len);
   started s;
   char details[1024];
-  CHECK(start_task(&a, "alloc-0000/stats/0005", "stats", cfg, len, NULL, &s, details,
+  CHECK(start_task(&a, tid("stats/0005"), "stats", cfg, len, NULL, &s, details,
                    sizeof details) == GRPC_STATUS_OK);
   free(cfg);
-  usleep(500000);
+  CHECK(fake_alloc_wait_output(&a, "allocated", 20000));
   DP(TaskStatsRequest) req = DP_INIT(TASK_STATS_REQUEST);
   Google__Protobuf__Duration iv = GOOGLE__PROTOBUF__DURATION__INIT;
   iv.nanos = 200000000;
@@ -540,7 +550,7 @@ static void expect_start_error(const char *what, uint8_t *cfg, size_t len, const
   started s;
   char details[1024] = "";
   grpc_status_code code =
-      start_task(&a, "alloc-0000/bad/0006", "bad", cfg, len, NULL, &s, details, sizeof details);
+      start_task(&a, tid("bad/0006"), "bad", cfg, len, NULL, &s, details, sizeof details);
   CHECK(code != GRPC_STATUS_OK);
   if (code == GRPC_STATUS_OK || !strstr(details, needle))
     fprintf(stderr, "case %s: status %d details \"%s\"\n", what, code, details);
@@ -581,7 +591,7 @@ static void test_bad_configs(void) {
   CHECK(fake_alloc_create(&a, "user") == 0);
   started s;
   char details[1024];
-  CHECK(start_task(&a, "alloc-0000/user/0007", "user", cfg, len, "no-such-user-elide", &s, details,
+  CHECK(start_task(&a, tid("user/0007"), "user", cfg, len, "no-such-user-elide", &s, details,
                    sizeof details) != GRPC_STATUS_OK);
   CHECK_STR_CONTAINS(details, "no-such-user-elide");
   free_msg(s.reply);
@@ -602,7 +612,7 @@ static void test_recover_after_plugin_kill(void) {
       NULL, &len);
   started s;
   char details[1024];
-  CHECK(start_task(&a, "alloc-0000/survivor/0008", "survivor", cfg, len, NULL, &s, details,
+  CHECK(start_task(&a, tid("survivor/0008"), "survivor", cfg, len, NULL, &s, details,
                    sizeof details) == GRPC_STATUS_OK);
   free(cfg);
   pid_t pid = handle_pid(s.id);
