@@ -37,10 +37,9 @@ loaded_module *modules_for_language(module_registry *reg, const char *language);
 void modules_languages(const module_registry *reg, char *out, size_t outlen);
 
 /* The directory the running binary should load modules from when none is
- * configured: <dir of /proc/self/exe>/../<pkglibdir>/modules when it exists
+ * configured: <dir of /proc/self/exe>/../<pkglibdir>/<leaf> when it exists
  * (build tree and installed tree share this layout), else the compiled-in
- * install directory. Same rule for the monitor binary with `leaf`
- * "elide-monitor". */
+ * install directory. */
 void modules_default_path(const char *leaf, char *out, size_t outlen);
 
 #endif

@@ -4,6 +4,7 @@
 #include "plugin.h"
 
 #include "log.h"
+#include "replies.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +24,8 @@ static void plugin_info(rpc_call *call, const ProtobufCMessage *msg) {
 
 static void config_schema(rpc_call *call, const ProtobufCMessage *msg) {
   (void)msg;
-  size_t len = 0;
-  uint8_t *packed = hclspec_pack_object(plugin_config_fields, plugin_config_nfields, &len);
   Hashicorp__Nomad__Plugins__Shared__Hclspec__Spec *spec =
-      packed ? hashicorp__nomad__plugins__shared__hclspec__spec__unpack(NULL, len, packed) : NULL;
-  free(packed);
+      schema_spec(plugin_config_fields, plugin_config_nfields);
   if (!spec) {
     rpc_finish(call, GRPC_STATUS_INTERNAL, "cannot build the plugin config schema");
     return;

@@ -5,24 +5,13 @@
 
 #include "nomad_pb.h"
 
-#include <stdlib.h>
-
-static void reply_empty(rpc_call *call, const ProtobufCMessageDescriptor *desc) {
-  ProtobufCMessage empty;
-  protobuf_c_message_init(desc, &empty);
-  rpc_send(call, &empty);
-  rpc_finish(call, GRPC_STATUS_OK, NULL);
-}
-
+#include "replies.h"
 #include "task_config.h"
 
 static void task_config_schema(rpc_call *call, const ProtobufCMessage *msg) {
   (void)msg;
-  size_t len = 0;
-  uint8_t *packed = hclspec_pack_object(task_config_fields, task_config_nfields, &len);
   Hashicorp__Nomad__Plugins__Shared__Hclspec__Spec *spec =
-      packed ? hashicorp__nomad__plugins__shared__hclspec__spec__unpack(NULL, len, packed) : NULL;
-  free(packed);
+      schema_spec(task_config_fields, task_config_nfields);
   if (!spec) {
     rpc_finish(call, GRPC_STATUS_INTERNAL, "cannot build the task config schema");
     return;

@@ -8,6 +8,7 @@
 #include "module_host.h"
 #include "nomad_pb.h"
 #include "offload.h"
+#include "replies.h"
 #include "signals.h"
 #include "task_config.h"
 
@@ -294,13 +295,6 @@ static void wait_task(rpc_call *call, const ProtobufCMessage *msg) {
   if (!t) return;
   task_add_waiter(t, call);
   task_unref(t);
-}
-
-static void reply_empty(rpc_call *call, const ProtobufCMessageDescriptor *desc) {
-  ProtobufCMessage empty;
-  protobuf_c_message_init(desc, &empty);
-  rpc_send(call, &empty);
-  rpc_finish(call, GRPC_STATUS_OK, NULL);
 }
 
 static int duration_ms(const Google__Protobuf__Duration *d) {

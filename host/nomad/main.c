@@ -80,7 +80,7 @@ static int plugin_init(plugin *p) {
   stream_hub_init(&p->fingerprint_subscribers);
   stream_hub_init(&p->event_subscribers);
   plugin_config_defaults(&p->cfg);
-  modules_default_path("elide-monitor", p->monitor_path, sizeof p->monitor_path);
+  exec_monitor_default_path(p->monitor_path, sizeof p->monitor_path);
   return 0;
 }
 
