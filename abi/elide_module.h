@@ -1,67 +1,176 @@
 /* elide_module.h - the C ABI between the nomad-driver-elide host and its
- * language backend modules (.so files).
+ * language backend modules (.so files). Self-contained: only libc types.
  *
- * ABI changelog (newest first; tables are append-only):
- *   0.1  internal draft used by the shipped python backend. Not yet stable:
- *        vendors should wait for 1.0, which freezes this layout.
+ * ABI changelog (newest first). Structs and tables are append-only within a
+ * major version: members are only ever added at the end, each marked with
+ * the minor version that added it, and a size field in front tells which
+ * members a given build has.
  *
- * Only libc types cross this boundary. Every pointer documents its lifetime:
- * "borrowed" = valid for the duration of the call only; "static" = valid as
- * long as the module is loaded (modules are never unloaded). */
+ *   1.0  First stable ABI. Entry function elide_module_entry_v1 returning a
+ *        size-prefixed descriptor (name, version, languages, capabilities,
+ *        declared config/task/section keys, ops); host services table;
+ *        ops init, fingerprint, execute, status, cancel, signal, stats,
+ *        recover; typed configuration values.
+ *   0.1  Internal draft (never released).
+ *
+ * Rules (learned from Redis modules, SQLite extensions, PostgreSQL's magic
+ * block and Varnish VMODs):
+ *   - A module exports exactly one symbol, ELIDE_MODULE_ENTRY_SYMBOL. Build
+ *     with -fvisibility=hidden and -Wl,--no-undefined; link nothing from the
+ *     host.
+ *   - The host refuses a module whose abi_major differs from its own or
+ *     whose abi_minor is newer than its own, naming the field and both
+ *     values. Modules are never unloaded.
+ *   - Every call returns 0 or a negative errno-style code; on failure it
+ *     writes a human message into the host-owned buffer `err` (NUL-
+ *     terminated, at most errlen bytes). Never longjmp or throw across.
+ *   - Lifetimes: "borrowed" = valid for the duration of the call only;
+ *     "static" = valid while the module is loaded (always); "host-owned" =
+ *     valid until the host says otherwise, never freed by the module.
+ *   - Threading: every op may be called concurrently from several host
+ *     threads; module state lives in the instance created by init (no
+ *     module globals beyond const data).
+ */
 #ifndef ELIDE_MODULE_H
 #define ELIDE_MODULE_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define ELIDE_ABI_MAJOR 0
-#define ELIDE_ABI_MINOR 1
+#define ELIDE_ABI_MAJOR 1
+#define ELIDE_ABI_MINOR 0
 
-/* Status codes: 0 ok, negative errno-style values on failure. Every failing
- * call also writes a human message into the caller's `err` buffer. */
+/* ---------------------------------------------------------------------------
+ * Typed configuration values
+ *
+ * A module declares the keys it accepts (its INI section [module.<name>],
+ * its task config keys, its named sections such as [native.<lib>]); the host
+ * parses and validates them (errors read "file:line: message") and hands the
+ * typed values over. A module never sees inih, HCL or msgpack.
+ * ------------------------------------------------------------------------- */
 
-/* An opaque process started through the host's spawn service. Owned by the
- * host; modules only pass it back. */
+typedef enum elide_value_type {
+  ELIDE_VALUE_STRING = 1, /* any string */
+  ELIDE_VALUE_INT = 2,    /* signed 64-bit decimal integer */
+  ELIDE_VALUE_BOOL = 3,   /* true/false (also yes/no, on/off, 1/0 in INI) */
+  ELIDE_VALUE_PATH = 4,   /* an absolute path */
+  ELIDE_VALUE_LIST = 5    /* a list of strings (INI: comma-separated; HCL: list(string)) */
+} elide_value_type;
+
+#define ELIDE_KEY_REQUIRED 1u /* the key must be set (no default) */
+
+/* One declared key. Tables are static. */
+typedef struct elide_key {
+  const char *name;          /* lower_snake_case */
+  uint32_t type;             /* elide_value_type */
+  uint32_t flags;            /* ELIDE_KEY_* */
+  const char *default_value; /* text form of the default, or NULL for none */
+  const char *doc;           /* one line for operators; shown in the README reference */
+} elide_key;
+
+/* One typed value. Host-owned; valid as documented where it is handed over. */
+typedef struct elide_value {
+  const char *name;         /* the declared key's name */
+  uint32_t type;            /* elide_value_type */
+  int is_set;               /* 0: neither set nor defaulted */
+  const char *str;          /* STRING, PATH: the text; INT, BOOL: the text as written */
+  int64_t i;                /* INT; BOOL as 0/1 */
+  const char *const *list;  /* LIST: NULL-terminated */
+  size_t nlist;             /* LIST: element count */
+} elide_value;
+
+/* A named section of a declared kind, e.g. [native.mathlib]. */
+typedef struct elide_section {
+  const char *name;          /* the part after the prefix: "mathlib" */
+  const elide_value *values; /* one per declared section key, in declaration order */
+  size_t nvalues;
+} elide_section;
+
+/* Looks a value up by key name; NULL if absent. */
+static inline const elide_value *elide_value_find(const elide_value *vals, size_t n,
+                                                  const char *name) {
+  for (size_t i = 0; i < n; i++) {
+    const char *a = vals[i].name, *b = name;
+    while (*a && *a == *b) a++, b++;
+    if (*a == *b) return &vals[i];
+  }
+  return NULL;
+}
+
+/* ---------------------------------------------------------------------------
+ * Processes, exits and stats
+ * ------------------------------------------------------------------------- */
+
+/* A process started through the host's spawn service (or re-attached by
+ * proc_attach). Opaque; host-owned until the host destroys the task. */
 typedef struct elide_proc elide_proc;
 
-/* How a process ended: Nomad's convention (128+n and signal n for a death by
- * signal n). */
+/* How a task ended, in Nomad's convention: exit status, or 128+n with
+ * signal n for a death by signal n. */
 typedef struct elide_exit {
   int exit_code;
   int signal;
   int oom_killed;
 } elide_exit;
 
-/* What to start: built by a module, borrowed by the host for the call. */
+/* Resource usage of a task's processes. */
+typedef struct elide_stats {
+  size_t size;             /* sizeof(elide_stats) as the filler built it */
+  uint64_t cpu_user_ns;    /* cumulative */
+  uint64_t cpu_system_ns;  /* cumulative */
+  uint64_t memory_rss;     /* bytes, now */
+  uint64_t memory_peak;    /* bytes, peak so far (0 if unknown) */
+  uint32_t nprocs;
+} elide_stats;
+
+/* What a module asks the host to start. Borrowed for the spawn call. */
 typedef struct elide_spawn_spec {
-  const char *const *argv; /* argv[0] absolute */
-  const char *const *envp; /* complete environment */
-  const char *cwd;
+  size_t size;               /* sizeof(elide_spawn_spec) as the module built it */
+  const char *const *argv;   /* NULL-terminated; argv[0] is an absolute path */
+  const char *const *envp;   /* the complete environment, NULL-terminated */
+  const char *cwd;           /* absolute working directory */
 } elide_spawn_spec;
 
-/* Services the host offers to modules. Const, owned by the host, valid for
- * the host's lifetime. Thread-safe. Append-only: a member added in minor N
- * says so. */
+/* ---------------------------------------------------------------------------
+ * Host services: a const table owned by the host, valid for the process
+ * lifetime, thread-safe. Append-only; test a member with ELIDE_HAS_SERVICE.
+ * ------------------------------------------------------------------------- */
 typedef struct elide_host_services {
-  size_t size; /* sizeof the host's table; test members with ELIDE_HAS_SERVICE */
-  /* Starts spec under the host's supervisor with the task's stdio, user and
-   * identity (taken from `task_ctx`, the opaque host pointer passed to
-   * execute). Returns once the program runs, or fails with a message naming
-   * the program. */
+  size_t size;        /* sizeof the host's table */
+  uint32_t abi_major; /* the host's ELIDE_ABI_MAJOR */
+  uint32_t abi_minor; /* the host's ELIDE_ABI_MINOR */
+
+  /* 1.0: Starts spec under the host's per-task supervisor, with the task's
+   * stdio, user, cgroup and identity taken from `task_ctx` (the opaque host
+   * pointer given to execute). Returns once the program runs, or fails with
+   * a message naming the program. */
   int (*spawn)(void *task_ctx, const elide_spawn_spec *spec, elide_proc **out, char *err,
                size_t errlen);
-  /* 1 and *out when ended, 0 while running. */
+  /* 1.0: Re-attaches the process of a task started by an earlier host
+   * process (recover). */
+  int (*proc_attach)(void *task_ctx, elide_proc **out, char *err, size_t errlen);
+  /* 1.0: 1 and *out when ended, 0 while running. */
   int (*proc_poll)(elide_proc *p, elide_exit *out);
-  /* Delivers sig to the process group; -ESRCH once ended. */
+  /* 1.0: Waits up to timeout_ms (< 0 forever): 1 and *out when ended, 0 on timeout. */
+  int (*proc_wait)(elide_proc *p, int timeout_ms, elide_exit *out);
+  /* 1.0: Delivers sig to the task's process group; -ESRCH once ended. */
   int (*proc_signal)(elide_proc *p, int sig);
-  /* sig, then SIGKILL after grace_ms; returns once ended. */
+  /* 1.0: sig (0 = SIGINT), then SIGKILL after grace_ms; returns once ended. */
   int (*proc_stop)(elide_proc *p, int sig, int grace_ms, elide_exit *out);
-  /* Log through the host (hclog on the plugin's stderr). level: 0 trace .. 4 error. */
+  /* 1.0: Current usage of the task's processes. */
+  int (*proc_stats)(elide_proc *p, elide_stats *out);
+  /* 1.0: Runs argv (absolute argv[0]) with an empty stdin and a minimal
+   * environment, captures up to outlen-1 bytes of stdout+stderr into out
+   * (NUL-terminated), kills it after timeout_ms. *exit_code gets its exit
+   * status (128+n for signal n). For fingerprints (`node --version`). */
+  int (*run_capture)(const char *const *argv, int timeout_ms, char *out, size_t outlen,
+                     int *exit_code, char *err, size_t errlen);
+  /* 1.0: Logs through the host (hclog JSON on the plugin's stderr).
+   * level: 0 trace, 1 debug, 2 info, 3 warn, 4 error. */
   void (*log)(int level, const char *module, const char *msg);
 } elide_host_services;
 
@@ -69,72 +178,114 @@ typedef struct elide_host_services {
   ((svc)->size >= offsetof(elide_host_services, member) + sizeof((svc)->member) &&           \
    (svc)->member != NULL)
 
-/* A task as a module sees it. Borrowed for the duration of `execute`. */
+/* ---------------------------------------------------------------------------
+ * What modules receive
+ * ------------------------------------------------------------------------- */
+
+/* The module's configuration: its [module.<name>] values (one per declared
+ * config key, in declaration order) and every section of its declared kind.
+ * Borrowed for the init call: copy what you keep. */
+typedef struct elide_module_config {
+  size_t size;
+  const elide_value *values;
+  size_t nvalues;
+  const elide_section *sections;
+  size_t nsections;
+} elide_module_config;
+
+/* A task. Borrowed for the execute/recover call: copy what you keep. */
 typedef struct elide_task {
+  size_t size;               /* sizeof(elide_task) as the host built it */
   const char *id;            /* Nomad task id */
   const char *language;      /* one of the module's languages */
   const char *task_dir;      /* absolute; the working directory */
-  const char *script;        /* absolute, resolved inside task_dir, or NULL */
-  const char *code;          /* inline source, or NULL (exactly one of script/code) */
+  const char *script;        /* absolute path resolved inside task_dir, or NULL */
+  const char *code;          /* inline source, or NULL; exactly one of script/code */
   const char *const *args;   /* NULL-terminated user arguments */
   const char *const *envp;   /* the task environment, loader variables removed */
+  const elide_value *options; /* one per declared task key, in declaration order */
+  size_t noptions;
 } elide_task;
 
-/* Fingerprint result, filled by the module. Strings are copied by the host
- * before the call returns to anything else, so static or module-owned
- * buffers that live until the next fingerprint call are fine. */
+/* A fingerprint, filled by the module into a host-owned struct. */
 #define ELIDE_MAX_ATTRS 16
 typedef struct elide_fingerprint {
-  int healthy;               /* 1 healthy, 0 unhealthy */
-  char description[256];     /* human reason when unhealthy */
+  int healthy;           /* 1 healthy, 0 unhealthy */
+  char description[256]; /* the human reason when unhealthy */
   size_t nattrs;
   struct {
-    char key[64];            /* host prefixes driver.elide.<module>. */
+    char key[64];        /* the host prefixes "driver.elide.<module>." */
     char value[256];
   } attrs[ELIDE_MAX_ATTRS];
 } elide_fingerprint;
 
-/* A configuration value handed to a module: key/value strings. */
-typedef struct elide_config_entry {
-  const char *key;
-  const char *value;
-} elide_config_entry;
+/* ---------------------------------------------------------------------------
+ * What modules implement
+ * ------------------------------------------------------------------------- */
 
-/* Operations a module implements. `state` is the module instance created by
- * init. All may be called concurrently from several host threads. */
+#define ELIDE_CAP_SIGNAL 0x1u  /* signal is meaningful */
+#define ELIDE_CAP_STATS 0x2u   /* stats reports real figures */
+#define ELIDE_CAP_RECOVER 0x4u /* recover re-attaches tasks after a host restart */
+
 typedef struct elide_module_ops {
-  size_t size; /* sizeof this struct as the module was built */
-  /* Creates the instance from config (borrowed). */
-  int (*init)(const elide_host_services *host, const elide_config_entry *config, size_t nconfig,
-              void **state, char *err, size_t errlen);
-  /* Checks the runtime; may run it (e.g. `python3 --version`). */
+  size_t size; /* sizeof(elide_module_ops) as the module was built */
+  /* 1.0: Creates an instance from its configuration. `host` is static. May
+   * be called more than once (a reconfiguration); earlier instances stay
+   * valid for tasks started with them. */
+  int (*init)(const elide_host_services *host, const elide_module_config *config, void **state,
+              char *err, size_t errlen);
+  /* 1.0: Checks the runtime (may run it briefly through run_capture). */
   int (*fingerprint)(void *state, elide_fingerprint *out);
-  /* Starts the task; `task_ctx` is passed through to host->spawn. */
+  /* 1.0: Validates the task and starts it through host->spawn, passing
+   * `task_ctx` through. Must reject bad task options with a message naming
+   * the option before starting anything. */
   int (*execute)(void *state, const elide_task *task, void *task_ctx, elide_proc **out,
                  char *err, size_t errlen);
-  /* 1 and *out when ended, 0 while running. */
+  /* 1.0: 1 and *out when ended, 0 while running. */
   int (*status)(void *state, elide_proc *p, elide_exit *out);
-  /* Stops: sig (0 = SIGINT), then SIGKILL after grace_ms; returns once ended. */
+  /* 1.0: Stops: sig (0 = SIGINT), SIGKILL after grace_ms; returns once ended. */
   int (*cancel)(void *state, elide_proc *p, int sig, int grace_ms, elide_exit *out);
-  /* Delivers sig. */
+  /* 1.0: Delivers sig. */
   int (*signal)(void *state, elide_proc *p, int sig);
+  /* 1.0: Resource usage. */
+  int (*stats)(void *state, elide_proc *p, elide_stats *out);
+  /* 1.0: Re-attaches a task started by an earlier host process (usually
+   * host->proc_attach). */
+  int (*recover)(void *state, const elide_task *task, void *task_ctx, elide_proc **out,
+                 char *err, size_t errlen);
 } elide_module_ops;
 
-/* What the entry function returns: static, const. The first three fields
- * are guarded by the host before it reads anything else. */
+/* What the entry function returns: static and const. The host reads size,
+ * abi_major and abi_minor first and nothing else unless they are accepted. */
 typedef struct elide_module_descriptor {
-  size_t size;                   /* sizeof(elide_module_descriptor) as built */
-  uint32_t abi_major;            /* must equal the host's ELIDE_ABI_MAJOR */
-  uint32_t abi_minor;            /* must be <= the host's ELIDE_ABI_MINOR */
-  const char *name;              /* module name, e.g. "python" */
-  const char *version;           /* module version, e.g. "0.1.0" */
-  const char *const *languages;  /* NULL-terminated languages served */
+  size_t size;                  /* sizeof(elide_module_descriptor) as built */
+  uint32_t abi_major;           /* must equal the host's ELIDE_ABI_MAJOR */
+  uint32_t abi_minor;           /* must be <= the host's ELIDE_ABI_MINOR */
+  const char *name;             /* [a-z0-9_]+, unique among loaded modules */
+  const char *version;          /* the module's own version, e.g. "1.2.0" */
+  const char *const *languages; /* NULL-terminated; each served by one module only */
+  uint64_t capabilities;        /* ELIDE_CAP_* */
+  const elide_key *config_keys; /* keys of [module.<name>] (the host adds `mode`) */
+  size_t nconfig_keys;
+  const elide_key *task_keys;   /* extra keys of a job's task config block */
+  size_t ntask_keys;
+  const char *section_prefix;   /* e.g. "native" for [native.<name>] sections, or NULL */
+  const elide_key *section_keys;
+  size_t nsection_keys;
   const elide_module_ops *ops;
 } elide_module_descriptor;
 
-/* The one symbol a module exports. */
-#define ELIDE_MODULE_ENTRY_SYMBOL "elide_module_entry_v0"
+/* The one symbol a module exports:
+ *   ELIDE_MODULE_EXPORT const elide_module_descriptor *elide_module_entry_v1(void);
+ * It must do nothing but return the static descriptor. */
+#define ELIDE_MODULE_ENTRY_SYMBOL "elide_module_entry_v1"
 typedef const elide_module_descriptor *(*elide_module_entry_fn)(void);
+
+#if defined(__GNUC__)
+#define ELIDE_MODULE_EXPORT __attribute__((visibility("default")))
+#else
+#define ELIDE_MODULE_EXPORT
+#endif
 
 #ifdef __cplusplus
 }

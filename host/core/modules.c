@@ -54,7 +54,7 @@ static int validate_descriptor(const elide_module_descriptor *d, char *why, size
   }
   if (!d->ops || d->ops->size < sizeof(elide_module_ops) || !d->ops->init ||
       !d->ops->fingerprint || !d->ops->execute || !d->ops->status || !d->ops->cancel ||
-      !d->ops->signal) {
+      !d->ops->signal || !d->ops->stats || !d->ops->recover) {
     snprintf(why, whylen, "ops table is missing or incomplete");
     return -1;
   }

@@ -168,6 +168,7 @@ static void start_task(rpc_call *call, const ProtobufCMessage *msg) {
       .ngroups = tr.ngroups,
   };
   elide_task et = {
+      .size = sizeof et,
       .id = cfg->id,
       .language = tr.language,
       .task_dir = tr.task_dir,
@@ -252,14 +253,19 @@ static void recover_task(rpc_call *call, const ProtobufCMessage *msg) {
   }
   const DP(TaskConfig) *cfg = req->handle->config;
   task *t = task_new(id, cfg->name, cfg->alloc_id, ds.language);
-  exec_task *proc = NULL;
-  if (!t || exec_attach(ds.state_dir, ds.monitor_pid, ds.monitor_start_ticks, ds.task_pid,
-                        ds.started_at_ns, &proc, err, sizeof err) != 0) {
+  attach_identity ident = {ds.monitor_pid, ds.monitor_start_ticks, ds.task_pid, ds.started_at_ns};
+  spawn_context ctx = {.monitor_path = p->monitor_path, .state_dir = ds.state_dir, .attach = &ident};
+  static const char *const none[] = {NULL};
+  elide_task et = {.size = sizeof et, .id = id, .language = ds.language, .task_dir = "",
+                   .args = none, .envp = none};
+  elide_proc *eproc = NULL;
+  if (!t || m->desc->ops->recover(m->state, &et, &ctx, &eproc, err, sizeof err) != 0) {
     log_msg(LOG_WARN, "task recovery failed", "task_id", id, "error", err, NULL);
     rpc_finish(call, GRPC_STATUS_FAILED_PRECONDITION, err[0] ? err : "out of memory");
     task_unref(t);
     return;
   }
+  exec_task *proc = proc_exec_task(eproc);
   t->module = m;
   t->module_state = m->state;
   t->proc = proc;

@@ -3,6 +3,11 @@
 #include "module_host.h"
 
 #include "log.h"
+#include "run_capture.h"
+#include "stats.h"
+
+#include <string.h>
+#include <unistd.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -48,6 +53,13 @@ static int host_proc_poll(elide_proc *p, elide_exit *out) {
   return 1;
 }
 
+static int host_proc_wait(elide_proc *p, int timeout_ms, elide_exit *out) {
+  exec_result r;
+  if (!exec_wait(proc_exec_task(p), timeout_ms, &r)) return 0;
+  copy_exit(&r, out);
+  return 1;
+}
+
 static int host_proc_signal(elide_proc *p, int sig) { return exec_signal(proc_exec_task(p), sig); }
 
 static int host_proc_stop(elide_proc *p, int sig, int grace_ms, elide_exit *out) {
@@ -57,6 +69,32 @@ static int host_proc_stop(elide_proc *p, int sig, int grace_ms, elide_exit *out)
   return rc;
 }
 
+static int host_proc_attach(void *task_ctx, elide_proc **out, char *err, size_t errlen) {
+  const spawn_context *ctx = task_ctx;
+  if (!ctx || !ctx->attach) {
+    snprintf(err, errlen, "proc_attach: no recorded process identity for this task");
+    return -EINVAL;
+  }
+  exec_task *t = NULL;
+  int rc = exec_attach(ctx->state_dir, ctx->attach->monitor_pid, ctx->attach->monitor_start_ticks,
+                       ctx->attach->task_pid, ctx->attach->started_at_ns, &t, err, errlen);
+  if (rc == 0) *out = (elide_proc *)t;
+  return rc;
+}
+
+static int host_proc_stats(elide_proc *p, elide_stats *out) {
+  proc_sample s;
+  memset(out, 0, sizeof *out);
+  out->size = sizeof *out;
+  if (stats_sample_group(exec_task_pid(proc_exec_task(p)), &s) != 0) return -EIO;
+  long hz = sysconf(_SC_CLK_TCK);
+  out->cpu_user_ns = s.user_ticks * (1000000000ull / (uint64_t)hz);
+  out->cpu_system_ns = s.system_ticks * (1000000000ull / (uint64_t)hz);
+  out->memory_rss = s.rss_bytes;
+  out->nprocs = (uint32_t)s.nprocs;
+  return 0;
+}
+
 static void host_log(int level, const char *module, const char *msg) {
   log_level l = level <= 0 ? LOG_TRACE : level >= 4 ? LOG_ERROR : (log_level)level;
   log_msg(l, msg, "module", module, NULL);
@@ -64,9 +102,15 @@ static void host_log(int level, const char *module, const char *msg) {
 
 const elide_host_services module_host_services = {
     .size = sizeof(elide_host_services),
+    .abi_major = ELIDE_ABI_MAJOR,
+    .abi_minor = ELIDE_ABI_MINOR,
     .spawn = host_spawn,
+    .proc_attach = host_proc_attach,
     .proc_poll = host_proc_poll,
+    .proc_wait = host_proc_wait,
     .proc_signal = host_proc_signal,
     .proc_stop = host_proc_stop,
+    .proc_stats = host_proc_stats,
+    .run_capture = run_capture,
     .log = host_log,
 };

@@ -8,7 +8,16 @@
 #include "elide_module.h"
 #include "exec.h"
 
+#include <stdint.h>
 #include <sys/types.h>
+
+/* Identity of a task started by an earlier plugin process (recovery). */
+typedef struct attach_identity {
+  pid_t monitor_pid;
+  uint64_t monitor_start_ticks;
+  pid_t task_pid;
+  int64_t started_at_ns;
+} attach_identity;
 
 typedef struct spawn_context {
   const char *monitor_path;
@@ -20,6 +29,7 @@ typedef struct spawn_context {
   gid_t gid;
   const gid_t *groups;
   size_t ngroups;
+  const attach_identity *attach; /* recovery only: what proc_attach re-attaches */
 } spawn_context;
 
 extern const elide_host_services module_host_services;

@@ -75,14 +75,28 @@ int plugin_config_decode(const void *msgpack, size_t len, plugin_config *out, ch
 /* Host services handed to modules (module_host.c). */
 extern const elide_host_services module_host_services;
 
-/* The settings each module receives. Only python has any so far. */
-static size_t module_settings(const plugin_config *cfg, const char *module,
-                              elide_config_entry *out) {
-  if (strcmp(module, "python") == 0) {
-    out[0] = (elide_config_entry){"runtime", cfg->python_runtime};
-    return 1;
+/* Plugin-block settings that override a module's own keys. */
+static const char *module_override(const plugin_config *cfg, const char *module, const char *key) {
+  if (strcmp(module, "python") == 0 && strcmp(key, "runtime") == 0) return cfg->python_runtime;
+  return NULL;
+}
+
+/* Typed values for every key a module declares: the override if any, else
+ * the declared default. `texts` holds copies the values point into. */
+static void module_values(const plugin_config *cfg, const elide_module_descriptor *d,
+                          elide_value *vals) {
+  for (size_t i = 0; i < d->nconfig_keys && i < 64; i++) {
+    const elide_key *k = &d->config_keys[i];
+    const char *text = module_override(cfg, d->name, k->name);
+    if (!text) text = k->default_value;
+    memset(&vals[i], 0, sizeof vals[i]);
+    vals[i].name = k->name;
+    vals[i].type = k->type;
+    vals[i].is_set = text != NULL;
+    vals[i].str = text;
+    if (text && k->type == ELIDE_VALUE_INT) vals[i].i = strtoll(text, NULL, 10);
+    if (text && k->type == ELIDE_VALUE_BOOL) vals[i].i = strcmp(text, "true") == 0;
   }
-  return 0;
 }
 
 int plugin_apply_config(plugin *p, const plugin_config *cfg, char *err, size_t errlen) {
@@ -97,11 +111,13 @@ int plugin_apply_config(plugin *p, const plugin_config *cfg, char *err, size_t e
   for (size_t i = 0; i < p->modules.n; i++) {
     loaded_module *m = &p->modules.mods[i];
     if (!m->desc) continue;
-    elide_config_entry entries[8];
-    size_t n = module_settings(cfg, m->desc->name, entries);
+    elide_value vals[64];
+    module_values(cfg, m->desc, vals);
+    elide_module_config mc = {sizeof mc, vals, m->desc->nconfig_keys < 64 ? m->desc->nconfig_keys : 64,
+                              NULL, 0};
     void *state = NULL;
     char why[400] = "";
-    if (m->desc->ops->init(&module_host_services, entries, n, &state, why, sizeof why) != 0) {
+    if (m->desc->ops->init(&module_host_services, &mc, &state, why, sizeof why) != 0) {
       snprintf(m->error, sizeof m->error, "module %s: init failed: %s", m->desc->name, why);
       log_msg(LOG_ERROR, "module init failed", "module", m->desc->name, "error", why, NULL);
       m->state = NULL;

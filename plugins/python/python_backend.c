@@ -4,99 +4,54 @@
 #include "elide_module.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #define DEFAULT_RUNTIME "/usr/bin/python3"
 #define MAX_ARGS 4096
-
-extern char **environ;
 
 typedef struct py_state {
   const elide_host_services *host;
   char runtime[4096];
 } py_state;
 
-static int py_init(const elide_host_services *host, const elide_config_entry *config,
-                   size_t nconfig, void **state, char *err, size_t errlen) {
+static const elide_key py_config_keys[] = {
+    {"runtime", ELIDE_VALUE_PATH, 0, DEFAULT_RUNTIME, "absolute path of the python interpreter"},
+};
+
+static int py_init(const elide_host_services *host, const elide_module_config *config,
+                   void **state, char *err, size_t errlen) {
   py_state *st = calloc(1, sizeof *st);
   if (!st) {
     snprintf(err, errlen, "out of memory");
     return -ENOMEM;
   }
   st->host = host;
-  snprintf(st->runtime, sizeof st->runtime, "%s", DEFAULT_RUNTIME);
-  for (size_t i = 0; i < nconfig; i++) {
-    if (strcmp(config[i].key, "runtime") == 0 && config[i].value && config[i].value[0]) {
-      if (config[i].value[0] != '/') {
-        snprintf(err, errlen, "runtime \"%s\" must be an absolute path", config[i].value);
-        free(st);
-        return -EINVAL;
-      }
-      snprintf(st->runtime, sizeof st->runtime, "%s", config[i].value);
-    } else if (strcmp(config[i].key, "runtime") != 0) {
-      snprintf(err, errlen, "unknown python module setting \"%s\"", config[i].key);
-      free(st);
-      return -EINVAL;
-    }
+  const elide_value *rt = elide_value_find(config->values, config->nvalues, "runtime");
+  snprintf(st->runtime, sizeof st->runtime, "%s", rt && rt->is_set ? rt->str : DEFAULT_RUNTIME);
+  if (st->runtime[0] != '/') {
+    snprintf(err, errlen, "runtime \"%s\" must be an absolute path", st->runtime);
+    free(st);
+    return -EINVAL;
   }
   *state = st;
   return 0;
 }
 
-/* Runs `runtime --version` with a deadline and returns its first output line
- * ("Python 3.11.2"). Both stdout and stderr are read: Python 2 printed the
- * version on stderr. */
-static int read_version(const char *runtime, char *out, size_t outlen, char *why, size_t whylen) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) {
-    snprintf(why, whylen, "pipe: %s", strerror(errno));
-    return -1;
-  }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  char *const argv[] = {(char *)runtime, (char *)"--version", NULL};
-  pid_t pid;
-  int rc = posix_spawn(&pid, runtime, &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(fds[1]);
-  if (rc != 0) {
-    close(fds[0]);
-    snprintf(why, whylen, "cannot run %s: %s", runtime, strerror(rc));
-    return -1;
-  }
+/* `runtime --version` prints "Python 3.11.2". */
+static int read_version(py_state *st, char *out, size_t outlen, char *why, size_t whylen) {
+  const char *argv[] = {st->runtime, "--version", NULL};
   char buf[256];
-  size_t used = 0;
-  ssize_t n;
-  while (used < sizeof buf - 1 && (n = read(fds[0], buf + used, sizeof buf - 1 - used)) != 0) {
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    used += (size_t)n;
-  }
-  close(fds[0]);
-  buf[used] = '\0';
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    snprintf(why, whylen, "%s --version failed (status %d)", runtime, status);
+  int code = 0;
+  if (st->host->run_capture(argv, 5000, buf, sizeof buf, &code, why, whylen) != 0) return -1;
+  buf[strcspn(buf, "\r\n")] = '\0';
+  if (code != 0) {
+    snprintf(why, whylen, "%s --version exited with %d: %s", st->runtime, code, buf);
     return -1;
   }
-  buf[strcspn(buf, "\r\n")] = '\0';
   if (strncmp(buf, "Python ", 7) != 0) {
-    snprintf(why, whylen, "%s --version printed \"%s\", not a Python version", runtime, buf);
+    snprintf(why, whylen, "%s --version printed \"%s\", not a Python version", st->runtime, buf);
     return -1;
   }
   snprintf(out, outlen, "%s", buf + 7);
@@ -115,7 +70,7 @@ static int py_fingerprint(void *state, elide_fingerprint *fp) {
   char version[64], why[sizeof fp->description];
   memset(fp, 0, sizeof *fp);
   add_attr(fp, "runtime", st->runtime);
-  if (read_version(st->runtime, version, sizeof version, why, sizeof why) != 0) {
+  if (read_version(st, version, sizeof version, why, sizeof why) != 0) {
     fp->healthy = 0;
     snprintf(fp->description, sizeof fp->description, "python runtime unusable: %s", why);
     return 0;
@@ -145,7 +100,8 @@ static int py_execute(void *state, const elide_task *task, void *task_ctx, elide
     argv[n++] = *a;
   }
   argv[n] = NULL;
-  elide_spawn_spec spec = {.argv = argv, .envp = task->envp, .cwd = task->task_dir};
+  elide_spawn_spec spec = {
+      .size = sizeof spec, .argv = argv, .envp = task->envp, .cwd = task->task_dir};
   return st->host->spawn(task_ctx, &spec, out, err, errlen);
 }
 
@@ -164,6 +120,18 @@ static int py_signal(void *state, elide_proc *p, int sig) {
   return st->host->proc_signal(p, sig);
 }
 
+static int py_stats(void *state, elide_proc *p, elide_stats *out) {
+  py_state *st = state;
+  return st->host->proc_stats(p, out);
+}
+
+static int py_recover(void *state, const elide_task *task, void *task_ctx, elide_proc **out,
+                      char *err, size_t errlen) {
+  py_state *st = state;
+  (void)task;
+  return st->host->proc_attach(task_ctx, out, err, errlen);
+}
+
 static const elide_module_ops py_ops = {
     .size = sizeof(elide_module_ops),
     .init = py_init,
@@ -172,6 +140,8 @@ static const elide_module_ops py_ops = {
     .status = py_status,
     .cancel = py_cancel,
     .signal = py_signal,
+    .stats = py_stats,
+    .recover = py_recover,
 };
 
 static const char *const py_languages[] = {"python", NULL};
@@ -183,9 +153,12 @@ static const elide_module_descriptor py_descriptor = {
     .name = "python",
     .version = "0.1.0",
     .languages = py_languages,
+    .capabilities = ELIDE_CAP_SIGNAL | ELIDE_CAP_STATS | ELIDE_CAP_RECOVER,
+    .config_keys = py_config_keys,
+    .nconfig_keys = sizeof py_config_keys / sizeof py_config_keys[0],
     .ops = &py_ops,
 };
 
-__attribute__((visibility("default"))) const elide_module_descriptor *elide_module_entry_v0(void) {
+ELIDE_MODULE_EXPORT const elide_module_descriptor *elide_module_entry_v1(void) {
   return &py_descriptor;
 }
