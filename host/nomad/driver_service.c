@@ -10,8 +10,13 @@
 
 static void task_config_schema(rpc_call *call, const ProtobufCMessage *msg) {
   (void)msg;
+  plugin *p = plugin_of(call);
+  plugin_ensure_configured(p);
+  pthread_mutex_lock(&p->mu);
   Hashicorp__Nomad__Plugins__Shared__Hclspec__Spec *spec =
-      schema_spec(task_config_fields, task_config_nfields);
+      p->task_schema_built ? schema_spec(p->task_schema.fields, p->task_schema.nfields)
+                           : schema_spec(task_config_fields, task_config_nfields);
+  pthread_mutex_unlock(&p->mu);
   if (!spec) {
     rpc_finish(call, GRPC_STATUS_INTERNAL, "cannot build the task config schema");
     return;

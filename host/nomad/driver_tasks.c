@@ -132,12 +132,23 @@ static void start_task(rpc_call *call, const ProtobufCMessage *msg) {
     return;
   }
   const NomadTaskConfig *cfg = req->task;
-  if (task_request_build(cfg, &tr, err, sizeof err) != 0) {
+  plugin_ensure_configured(p);
+  if (!p->task_schema_built) {
+    fail_start(call, GRPC_STATUS_UNAVAILABLE, "the task config schema is not available", 1);
+    return;
+  }
+  if (task_request_build(cfg, &p->task_schema, &tr, err, sizeof err) != 0) {
     log_msg(LOG_WARN, "task config rejected", "task_id", cfg->id, "error", err, NULL);
     fail_start(call, GRPC_STATUS_INVALID_ARGUMENT, err, 0);
     return;
   }
   loaded_module *m = module_for(p, tr.language, err, sizeof err);
+  if (m && task_request_options(&tr, m, err, sizeof err) != 0) {
+    log_msg(LOG_WARN, "task config rejected", "task_id", cfg->id, "error", err, NULL);
+    fail_start(call, GRPC_STATUS_INVALID_ARGUMENT, err, 0);
+    task_request_free(&tr);
+    return;
+  }
   task *t = m ? task_new(cfg->id, cfg->name, cfg->alloc_id, tr.language) : NULL;
   if (!t) {
     fail_start(call, GRPC_STATUS_INVALID_ARGUMENT, m ? "out of memory" : err, 0);
@@ -176,6 +187,8 @@ static void start_task(rpc_call *call, const ProtobufCMessage *msg) {
       .code = tr.code,
       .args = (const char *const *)tr.args,
       .envp = (const char *const *)tr.envp,
+      .options = tr.options,
+      .noptions = tr.noptions,
   };
   elide_proc *proc = NULL;
   int rc = m->desc->ops->execute(m->state, &et, &ctx, &proc, err, sizeof err);

@@ -8,6 +8,7 @@
 #include "modules.h"
 #include "rpc_server.h"
 #include "stream_hub.h"
+#include "task_schema.h"
 #include "tasks.h"
 
 #include <limits.h>
@@ -35,6 +36,8 @@ typedef struct plugin {
   module_registry modules;
   char modules_error[512]; /* non-empty: the module directory could not be read */
   char monitor_path[PATH_MAX];
+  task_schema task_schema; /* built with the module set; fixed afterwards */
+  int task_schema_built;
   task_table tasks;
   stream_hub fingerprint_subscribers;
   stream_hub event_subscribers;

@@ -126,6 +126,13 @@ int plugin_apply_config(plugin *p, const plugin_config *cfg, char *err, size_t e
       m->state = state;
     }
   }
+  if (!p->task_schema_built) {
+    char why[256];
+    if (task_schema_build(&p->task_schema, &p->modules, why, sizeof why) == 0)
+      p->task_schema_built = 1;
+    else
+      log_msg(LOG_ERROR, "task config schema", "error", why, NULL);
+  }
   p->cfg = *cfg;
   p->configured = 1;
   pthread_mutex_unlock(&p->mu);

@@ -1,6 +1,8 @@
 /* Task config decoding and validation (see task_config.h). */
 #include "task_config.h"
 
+#include "task_schema.h"
+
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -32,6 +34,11 @@ int env_name_is_denied(const char *name) {
 }
 
 void task_request_free(task_request *r) {
+  if (r->values) cty_values_free(r->values, r->schema->nfields);
+  free(r->values);
+  free(r->options);
+  for (size_t i = 0; r->option_texts && r->option_texts[i]; i++) free(r->option_texts[i]);
+  free(r->option_texts);
   free(r->language);
   free(r->script);
   free(r->code);
@@ -154,7 +161,8 @@ static int take_fields(cty_value *v, task_request *out, char *err, size_t errlen
   return 0;
 }
 
-int task_request_build(const NomadTaskConfig *cfg, task_request *out, char *err, size_t errlen) {
+int task_request_build(const NomadTaskConfig *cfg, const task_schema *schema, task_request *out,
+                       char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
   if (!cfg->alloc_dir || cfg->alloc_dir[0] != '/' || !cfg->name || !cfg->name[0] ||
       strchr(cfg->name, '/')) {
@@ -164,15 +172,113 @@ int task_request_build(const NomadTaskConfig *cfg, task_request *out, char *err,
     return -EINVAL;
   }
   snprintf(out->task_dir, sizeof out->task_dir, "%s/%s", cfg->alloc_dir, cfg->name);
-  cty_value v[TC_COUNT];
-  int rc = cty_decode_object(task_config_fields, TC_COUNT, cfg->msgpack_driver_config.data,
-                             cfg->msgpack_driver_config.len, "task config", v, err, errlen);
-  if (rc != 0) return rc;
-  rc = take_fields(v, out, err, errlen);
-  cty_values_free(v, TC_COUNT);
+  out->schema = schema;
+  out->values = calloc(schema->nfields, sizeof *out->values);
+  if (!out->values) {
+    snprintf(err, errlen, "out of memory decoding the task config");
+    return -ENOMEM;
+  }
+  int rc = cty_decode_object(schema->fields, schema->nfields, cfg->msgpack_driver_config.data,
+                             cfg->msgpack_driver_config.len, "task config", out->values, err,
+                             errlen);
+  if (rc != 0) {
+    free(out->values);
+    out->values = NULL;
+    return rc;
+  }
+  rc = take_fields(out->values, out, err, errlen);
   if (rc == 0) rc = build_env(cfg, out, err, errlen);
   if (rc == 0) rc = resolve_user(cfg->user, out, err, errlen);
   if (rc == -ENOMEM && !err[0]) snprintf(err, errlen, "out of memory decoding the task config");
   if (rc != 0) task_request_free(out);
   return rc;
+}
+
+/* Keeps a formatted copy of a number for elide_value.str. */
+static const char *keep_text(task_request *r, size_t *n, const char *text) {
+  char *copy = strdup(text);
+  if (!copy) return NULL;
+  r->option_texts[(*n)++] = copy;
+  return copy;
+}
+
+/* One option from its decoded cty value, checked against the key's type. */
+static int convert_option(task_request *r, size_t *ntexts, const elide_key *k, const cty_value *v,
+                          elide_value *o, char *err, size_t errlen) {
+  memset(o, 0, sizeof *o);
+  o->name = k->name;
+  o->type = k->type;
+  if (v->is_null) {
+    if (!k->default_value) return 0;
+    o->is_set = 1;
+    o->str = k->default_value;
+    if (k->type == ELIDE_VALUE_INT) o->i = strtoll(k->default_value, NULL, 10);
+    if (k->type == ELIDE_VALUE_BOOL) o->i = strcmp(k->default_value, "true") == 0;
+    return 0;
+  }
+  o->is_set = 1;
+  char num[64];
+  switch (k->type) {
+  case ELIDE_VALUE_INT:
+    if (!v->num_is_int) {
+      snprintf(err, errlen, "task config: field \"%s\": expected an integer, got %g", k->name,
+               v->num);
+      return -EINVAL;
+    }
+    o->i = v->inum;
+    snprintf(num, sizeof num, "%lld", (long long)v->inum);
+    o->str = keep_text(r, ntexts, num);
+    break;
+  case ELIDE_VALUE_BOOL:
+    o->i = v->boolean;
+    o->str = v->boolean ? "true" : "false";
+    break;
+  case ELIDE_VALUE_LIST:
+    o->list = (const char *const *)v->items;
+    o->nlist = v->n;
+    break;
+  case ELIDE_VALUE_PATH:
+    if (v->str[0] != '/') {
+      snprintf(err, errlen, "task config: field \"%s\": \"%s\" must be an absolute path",
+               k->name, v->str);
+      return -EINVAL;
+    }
+    o->str = v->str;
+    break;
+  default:
+    o->str = v->str;
+  }
+  return o->str || k->type == ELIDE_VALUE_LIST ? 0 : -ENOMEM;
+}
+
+int task_request_options(task_request *r, const struct loaded_module *m, char *err,
+                         size_t errlen) {
+  const task_schema *s = r->schema;
+  const elide_module_descriptor *d = m->desc;
+  for (size_t f = s->nhost; f < s->nfields; f++) {
+    if (r->values[f].is_null || s->owner[f] == m) continue;
+    int shared = 0;
+    for (size_t k = 0; k < d->ntask_keys && !shared; k++)
+      shared = strcmp(d->task_keys[k].name, s->fields[f].name) == 0;
+    if (!shared) {
+      snprintf(err, errlen, "task config: field \"%s\" belongs to the %s backend and is not used "
+               "by language \"%s\"", s->fields[f].name, s->owner[f]->desc->name, r->language);
+      return -EINVAL;
+    }
+  }
+  r->options = calloc(d->ntask_keys + 1, sizeof *r->options);
+  r->option_texts = calloc(d->ntask_keys + 1, sizeof *r->option_texts);
+  if (!r->options || !r->option_texts) return -ENOMEM;
+  size_t ntexts = 0;
+  for (size_t k = 0; k < d->ntask_keys; k++) {
+    const cty_value *v = NULL;
+    for (size_t f = s->nhost; f < s->nfields && !v; f++)
+      if (strcmp(s->fields[f].name, d->task_keys[k].name) == 0) v = &r->values[f];
+    static const cty_value null_value = {.is_null = 1};
+    int rc = convert_option(r, &ntexts, &d->task_keys[k], v ? v : &null_value, &r->options[k], err,
+                            errlen);
+    if (rc != 0) return rc;
+  }
+  r->noptions = d->ntask_keys;
+  return 0;
 }

@@ -6,6 +6,7 @@
 #define ELIDE_NOMAD_TASK_CONFIG_H
 
 #include "cty.h"
+#include "elide_module.h"
 #include "nomad/driver.pb-c.h"
 
 #include <limits.h>
@@ -28,10 +29,27 @@ typedef struct task_request {
   gid_t gid;
   gid_t *groups;
   size_t ngroups;
+  /* Every decoded field of the schema (module keys included), owned. */
+  struct task_schema const *schema;
+  cty_value *values;
+  /* The chosen module's options (task_request_options), owned. */
+  elide_value *options;
+  size_t noptions;
+  char **option_texts;
 } task_request;
 
-/* Decodes and validates; on error *out is left empty (nothing to free). */
-int task_request_build(const NomadTaskConfig *cfg, task_request *out, char *err, size_t errlen);
+struct task_schema;
+struct loaded_module;
+
+/* Decodes `cfg` against `schema` and validates the host's part; on error
+ * *out is left empty (nothing to free). */
+int task_request_build(const NomadTaskConfig *cfg, const struct task_schema *schema,
+                       task_request *out, char *err, size_t errlen);
+/* Converts the chosen module's task keys into typed options (defaults
+ * applied), and refuses keys declared by other modules that are set: they
+ * would silently do nothing for this language. */
+int task_request_options(task_request *r, const struct loaded_module *m, char *err,
+                         size_t errlen);
 void task_request_free(task_request *r);
 
 /* 1 if `name` (a variable name) must not reach a task: dynamic-loader and

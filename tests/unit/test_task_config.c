@@ -17,6 +17,7 @@
 #define DP_INIT(N) HASHICORP__NOMAD__PLUGINS__DRIVERS__PROTO__##N##__INIT
 
 static char root[64], task_dir[128];
+static task_schema schema;
 
 static void pack_str(msgpack_packer *pk, const char *s) {
   msgpack_pack_str(pk, strlen(s));
@@ -73,7 +74,7 @@ static int build(const char *language, const char *script, const char *code, con
   tc.n_env = 4;
   tc.env = env;
   err[0] = '\0';
-  int rc = task_request_build(&tc, tr, err, errlen);
+  int rc = task_request_build(&tc, &schema, tr, err, errlen);
   msgpack_sbuffer_destroy(&sb);
   return rc;
 }
@@ -131,6 +132,105 @@ static void test_task_config(void) {
     CHECK(tr.set_user && tr.uid == 65534 && tr.gid == 65534 && tr.ngroups >= 1);
     task_request_free(&tr);
   }
+}
+
+/* Module task keys: merged into the schema, converted to typed options for
+ * the chosen module, refused when they belong to another module. */
+static const elide_key fake_task_keys[] = {
+    {"mode_flag", ELIDE_VALUE_STRING, 0, "fast", "a string option with a default"},
+    {"count", ELIDE_VALUE_INT, 0, NULL, "an int option"},
+};
+static const elide_key other_task_keys[] = {
+    {"other_opt", ELIDE_VALUE_STRING, 0, NULL, "another module's option"},
+    {"script", ELIDE_VALUE_STRING, 0, NULL, "clashes with the host"},
+};
+static const char *const fake_langs[] = {"python", NULL};
+static const char *const other_langs[] = {"other", NULL};
+
+static void test_module_options(void) {
+  elide_module_descriptor fake = {.size = sizeof fake, .abi_major = 1, .name = "fake",
+                                  .languages = fake_langs, .task_keys = fake_task_keys,
+                                  .ntask_keys = 2};
+  elide_module_descriptor other = {.size = sizeof other, .abi_major = 1, .name = "other",
+                                   .languages = other_langs, .task_keys = other_task_keys,
+                                   .ntask_keys = 1};
+  elide_module_descriptor clash = other;
+  clash.name = "clash";
+  clash.task_keys = other_task_keys + 1;
+  loaded_module mods[3];
+  memset(mods, 0, sizeof mods);
+  mods[0].desc = &fake;
+  mods[1].desc = &other;
+  mods[2].desc = &clash;
+  module_registry reg = {mods, 3};
+  task_schema s;
+  char err[512];
+  CHECK(task_schema_build(&s, &reg, err, sizeof err) == 0);
+  CHECK(s.nfields == s.nhost + 3);
+  CHECK_STR_CONTAINS(mods[2].error, "task key \"script\" is reserved by the host");
+
+  /* {args, code, count, language, mode_flag, other_opt, script} */
+  msgpack_sbuffer sb;
+  msgpack_packer pk;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  msgpack_pack_map(&pk, 4);
+  pack_str(&pk, "code");
+  pack_str(&pk, "x");
+  pack_str(&pk, "count");
+  msgpack_pack_int(&pk, 3);
+  pack_str(&pk, "language");
+  pack_str(&pk, "python");
+  pack_str(&pk, "other_opt");
+  msgpack_pack_nil(&pk);
+  Hashicorp__Nomad__Plugins__Drivers__Proto__TaskConfig tc = DP_INIT(TASK_CONFIG);
+  tc.id = (char *)"a/t/2";
+  tc.name = (char *)"t";
+  tc.alloc_dir = root;
+  tc.msgpack_driver_config.data = (uint8_t *)sb.data;
+  tc.msgpack_driver_config.len = sb.size;
+  task_request tr;
+  CHECK(task_request_build(&tc, &s, &tr, err, sizeof err) == 0);
+  CHECK(task_request_options(&tr, &mods[0], err, sizeof err) == 0);
+  CHECK(tr.noptions == 2);
+  CHECK(tr.noptions == 2 && tr.options[0].is_set && !strcmp(tr.options[0].str, "fast"));
+  CHECK(tr.noptions == 2 && tr.options[1].is_set && tr.options[1].i == 3 &&
+        !strcmp(tr.options[1].str, "3"));
+  task_request_free(&tr);
+
+  /* Setting another module's key for this language is refused. */
+  msgpack_sbuffer_clear(&sb);
+  msgpack_pack_map(&pk, 3);
+  pack_str(&pk, "code");
+  pack_str(&pk, "x");
+  pack_str(&pk, "language");
+  pack_str(&pk, "python");
+  pack_str(&pk, "other_opt");
+  pack_str(&pk, "on");
+  tc.msgpack_driver_config.data = (uint8_t *)sb.data;
+  tc.msgpack_driver_config.len = sb.size;
+  CHECK(task_request_build(&tc, &s, &tr, err, sizeof err) == 0);
+  CHECK(task_request_options(&tr, &mods[0], err, sizeof err) != 0);
+  CHECK_STR_CONTAINS(err, "field \"other_opt\" belongs to the other backend");
+  task_request_free(&tr);
+
+  /* A fraction for an int option names the field. */
+  msgpack_sbuffer_clear(&sb);
+  msgpack_pack_map(&pk, 3);
+  pack_str(&pk, "code");
+  pack_str(&pk, "x");
+  pack_str(&pk, "count");
+  msgpack_pack_double(&pk, 2.5);
+  pack_str(&pk, "language");
+  pack_str(&pk, "python");
+  tc.msgpack_driver_config.data = (uint8_t *)sb.data;
+  tc.msgpack_driver_config.len = sb.size;
+  CHECK(task_request_build(&tc, &s, &tr, err, sizeof err) == 0);
+  CHECK(task_request_options(&tr, &mods[0], err, sizeof err) != 0);
+  CHECK_STR_CONTAINS(err, "field \"count\": expected an integer");
+  task_request_free(&tr);
+  msgpack_sbuffer_destroy(&sb);
+  task_schema_free(&s);
 }
 
 static void test_env_denylist(void) {
@@ -210,12 +310,17 @@ int main(void) {
   snprintf(p, sizeof p, "%s/local/link.py", task_dir);
   CHECK(symlink("/etc/hostname", p) == 0);
 
+  module_registry none = {NULL, 0};
+  char err[256];
+  CHECK(task_schema_build(&schema, &none, err, sizeof err) == 0);
   test_task_config();
+  test_module_options();
   test_env_denylist();
   test_plugin_config();
 
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
   CHECK(system(cmd) == 0);
+  task_schema_free(&schema);
   return CHECK_DONE();
 }
