@@ -11,6 +11,8 @@ packages=(
   protobuf-compiler-grpc
   libinih-dev libmsgpack-dev libffi-dev
   python3 python3-grpcio python3-protobuf
+  clang lld wasi-libc libclang-rt-dev-wasm32
+  lua5.4
 )
 
 missing=()

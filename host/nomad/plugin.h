@@ -18,11 +18,21 @@
 #define ELIDE_DRIVER_NAME "elide"
 #define ELIDE_HANDLE_VERSION 1
 
-/* Plugin configuration after decoding and defaults (see plugin_config.c). */
+#define PLUGIN_MAX_MODULE_OPTIONS 32
+
+/* Plugin configuration from Nomad's plugin block (plugin_config.c). After
+ * plugin_apply_config, module_dir and state_dir hold the effective values
+ * (plugin block > INI [driver] > defaults). */
 typedef struct plugin_config {
-  char python_runtime[PATH_MAX];
-  char module_dir[PATH_MAX];
-  char state_dir[PATH_MAX];
+  char config_file[PATH_MAX];    /* INI deployment file, "" for none */
+  char python_runtime[PATH_MAX]; /* override of [module.python] runtime, "" for none */
+  char module_dir[PATH_MAX];     /* "" = not set in the plugin block */
+  char state_dir[PATH_MAX];      /* "" = not set in the plugin block */
+  struct {
+    char key[128];    /* "<module>.<key>" */
+    char value[1024];
+  } module_options[PLUGIN_MAX_MODULE_OPTIONS]; /* overrides of any module key */
+  size_t nmodule_options;
   /* From SetConfig's nomad_config, 0 when absent: used to turn CPU
    * percentages into MHz for stats. */
   uint64_t total_compute_mhz;
@@ -34,6 +44,7 @@ typedef struct plugin {
   plugin_config cfg;
   int configured;
   module_registry modules;
+  char loaded_module_dir[PATH_MAX]; /* the directory the modules came from */
   char modules_error[512]; /* non-empty: the module directory could not be read */
   char monitor_path[PATH_MAX];
   task_schema task_schema; /* built with the module set; fixed afterwards */
@@ -56,9 +67,15 @@ extern const size_t plugin_config_nfields;
 int plugin_config_decode(const void *msgpack, size_t len, plugin_config *out, char *err,
                          size_t errlen);
 void plugin_config_defaults(plugin_config *out);
-/* Applies a decoded config: loads modules on first use and (re)initialises
- * every module with its settings. Errors name the module. */
+/* Applies a decoded config: reads the INI deployment file, loads modules on
+ * first use and (re)initialises every module with its settings (INI values,
+ * overridden by the plugin block). Errors read "file:line: message" for the
+ * INI and name the field for the plugin block. */
 int plugin_apply_config(plugin *p, const plugin_config *cfg, char *err, size_t errlen);
+
+/* deployment.c: the INI part of plugin_apply_config; caller holds p->mu.
+ * Fills cfg's effective module_dir/state_dir and initialises the modules. */
+int deployment_apply(plugin *p, plugin_config *cfg, char *err, size_t errlen);
 /* Applies the defaults when Nomad has not sent SetConfig to this process
  * (go-plugin reattach skips it; tools may never send it). */
 void plugin_ensure_configured(plugin *p);

@@ -1,6 +1,5 @@
 /* The agent-side plugin configuration (`plugin "nomad-driver-elide" {
- * config { ... } }`): its schema, decoding, defaults, and applying it to the
- * module registry. */
+ * config { ... } }`): its schema, decoding, defaults, and applying it. */
 #include "plugin.h"
 
 #include "log.h"
@@ -9,36 +8,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-enum { CFG_MODULE_DIR, CFG_PYTHON_RUNTIME, CFG_STATE_DIR, CFG_COUNT };
+enum { CFG_CONFIG_FILE, CFG_MODULE_DIR, CFG_MODULE_OPTIONS, CFG_PYTHON_RUNTIME, CFG_STATE_DIR,
+       CFG_COUNT };
 
 const cty_field plugin_config_fields[] = {
+    [CFG_CONFIG_FILE] = {"config_file", CTY_STRING, 0, "", NULL,
+                         "absolute path of the INI deployment file (driver.ini)"},
     [CFG_MODULE_DIR] = {"module_dir", CTY_STRING, 0, "", NULL,
-                        "absolute directory of backend modules (default: next to the binary)"},
-    [CFG_PYTHON_RUNTIME] = {"python_runtime", CTY_STRING, 0, "/usr/bin/python3", NULL,
-                            "absolute path of the python interpreter"},
+                        "absolute directory of backend modules; overrides [driver] module_dir"},
+    [CFG_MODULE_OPTIONS] = {"module_options", CTY_MAP_STRING, 0, NULL, NULL,
+                            "\"<module>.<key>\" = value; overrides [module.<module>] keys"},
+    [CFG_PYTHON_RUNTIME] = {"python_runtime", CTY_STRING, 0, "", NULL,
+                            "absolute path of the python interpreter; overrides [module.python] "
+                            "runtime"},
     [CFG_STATE_DIR] = {"state_dir", CTY_STRING, 0, "", NULL,
-                       "absolute directory for per-task exit records (default "
-                       "/run/nomad-driver-elide as root)"},
+                       "absolute directory for per-task exit records; overrides [driver] "
+                       "state_dir"},
 };
 const size_t plugin_config_nfields = CFG_COUNT;
 
-void plugin_config_defaults(plugin_config *out) {
-  memset(out, 0, sizeof *out);
-  snprintf(out->python_runtime, sizeof out->python_runtime, "/usr/bin/python3");
-  modules_default_path("modules", out->module_dir, sizeof out->module_dir);
-  if (geteuid() == 0) {
-    snprintf(out->state_dir, sizeof out->state_dir, "/run/nomad-driver-elide");
-  } else {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(out->state_dir, sizeof out->state_dir, "%s/nomad-driver-elide-%u",
-             tmp && tmp[0] == '/' ? tmp : "/tmp", (unsigned)geteuid());
-  }
-}
+void plugin_config_defaults(plugin_config *out) { memset(out, 0, sizeof *out); }
 
-/* Copies an optional absolute path setting; "" keeps the default. */
+/* Copies an optional absolute path setting; "" leaves it unset. */
 static int take_path(const cty_value *v, const char *field, char *dst, size_t cap, char *err,
                      size_t errlen) {
   if (v->is_null || !v->str || !v->str[0]) return 0;
@@ -55,90 +48,68 @@ static int take_path(const cty_value *v, const char *field, char *dst, size_t ca
   return 0;
 }
 
+static int take_module_options(const cty_value *v, plugin_config *out, char *err, size_t errlen) {
+  if (v->is_null) return 0;
+  if (v->n > PLUGIN_MAX_MODULE_OPTIONS) {
+    snprintf(err, errlen, "plugin config: field \"module_options\": more than %d entries",
+             PLUGIN_MAX_MODULE_OPTIONS);
+    return -E2BIG;
+  }
+  for (size_t i = 0; i < v->n; i++) {
+    const char *dot = strchr(v->items[i], '.');
+    if (!dot || dot == v->items[i] || !dot[1] || strlen(v->items[i]) >= 128 ||
+        strlen(v->values[i]) >= 1024) {
+      snprintf(err, errlen, "plugin config: field \"module_options\": key \"%s\" must read "
+               "\"<module>.<key>\" (value at most 1023 bytes)", v->items[i]);
+      return -EINVAL;
+    }
+    snprintf(out->module_options[i].key, sizeof out->module_options[i].key, "%s", v->items[i]);
+    snprintf(out->module_options[i].value, sizeof out->module_options[i].value, "%s",
+             v->values[i]);
+  }
+  out->nmodule_options = v->n;
+  return 0;
+}
+
 int plugin_config_decode(const void *msgpack, size_t len, plugin_config *out, char *err,
                          size_t errlen) {
-  cty_value vals[CFG_COUNT];
+  cty_value v[CFG_COUNT];
   plugin_config_defaults(out);
-  int rc = cty_decode_object(plugin_config_fields, CFG_COUNT, msgpack, len, "plugin config", vals,
+  int rc = cty_decode_object(plugin_config_fields, CFG_COUNT, msgpack, len, "plugin config", v,
                              err, errlen);
   if (rc != 0) return rc;
-  for (int i = 0; i < CFG_COUNT && rc == 0; i++) {
-    char *dst = i == CFG_MODULE_DIR ? out->module_dir
-                : i == CFG_PYTHON_RUNTIME ? out->python_runtime
-                                          : out->state_dir;
-    rc = take_path(&vals[i], plugin_config_fields[i].name, dst, PATH_MAX, err, errlen);
-  }
-  cty_values_free(vals, CFG_COUNT);
+  if (rc == 0) rc = take_path(&v[CFG_CONFIG_FILE], "config_file", out->config_file, PATH_MAX, err,
+                              errlen);
+  if (rc == 0) rc = take_path(&v[CFG_MODULE_DIR], "module_dir", out->module_dir, PATH_MAX, err,
+                              errlen);
+  if (rc == 0) rc = take_path(&v[CFG_PYTHON_RUNTIME], "python_runtime", out->python_runtime,
+                              PATH_MAX, err, errlen);
+  if (rc == 0) rc = take_path(&v[CFG_STATE_DIR], "state_dir", out->state_dir, PATH_MAX, err,
+                              errlen);
+  if (rc == 0) rc = take_module_options(&v[CFG_MODULE_OPTIONS], out, err, errlen);
+  cty_values_free(v, CFG_COUNT);
   return rc;
 }
 
-/* Host services handed to modules (module_host.c). */
-extern const elide_host_services module_host_services;
-
-/* Plugin-block settings that override a module's own keys. */
-static const char *module_override(const plugin_config *cfg, const char *module, const char *key) {
-  if (strcmp(module, "python") == 0 && strcmp(key, "runtime") == 0) return cfg->python_runtime;
-  return NULL;
-}
-
-/* Typed values for every key a module declares: the override if any, else
- * the declared default. `texts` holds copies the values point into. */
-static void module_values(const plugin_config *cfg, const elide_module_descriptor *d,
-                          elide_value *vals) {
-  for (size_t i = 0; i < d->nconfig_keys && i < 64; i++) {
-    const elide_key *k = &d->config_keys[i];
-    const char *text = module_override(cfg, d->name, k->name);
-    if (!text) text = k->default_value;
-    memset(&vals[i], 0, sizeof vals[i]);
-    vals[i].name = k->name;
-    vals[i].type = k->type;
-    vals[i].is_set = text != NULL;
-    vals[i].str = text;
-    if (text && k->type == ELIDE_VALUE_INT) vals[i].i = strtoll(text, NULL, 10);
-    if (text && k->type == ELIDE_VALUE_BOOL) vals[i].i = strcmp(text, "true") == 0;
-  }
-}
-
 int plugin_apply_config(plugin *p, const plugin_config *cfg, char *err, size_t errlen) {
+  plugin_config effective = *cfg;
   pthread_mutex_lock(&p->mu);
-  if (p->modules.n == 0 && !p->modules_error[0]) {
-    char why[512];
-    if (modules_load_dir(&p->modules, cfg->module_dir, why, sizeof why) != 0)
-      snprintf(p->modules_error, sizeof p->modules_error, "%s", why);
-  }
-  /* Re-initialise every loaded module with the new settings. The previous
-   * instances are retired but not freed: running tasks may still use them. */
-  for (size_t i = 0; i < p->modules.n; i++) {
-    loaded_module *m = &p->modules.mods[i];
-    if (!m->desc) continue;
-    elide_value vals[64];
-    module_values(cfg, m->desc, vals);
-    elide_module_config mc = {sizeof mc, vals, m->desc->nconfig_keys < 64 ? m->desc->nconfig_keys : 64,
-                              NULL, 0};
-    void *state = NULL;
-    char why[400] = "";
-    if (m->desc->ops->init(&module_host_services, &mc, &state, why, sizeof why) != 0) {
-      snprintf(m->error, sizeof m->error, "module %s: init failed: %s", m->desc->name, why);
-      log_msg(LOG_ERROR, "module init failed", "module", m->desc->name, "error", why, NULL);
-      m->state = NULL;
-    } else {
-      m->error[0] = '\0';
-      m->state = state;
+  int rc = deployment_apply(p, &effective, err, errlen);
+  if (rc == 0) {
+    if (!p->task_schema_built) {
+      char why[256];
+      if (task_schema_build(&p->task_schema, &p->modules, why, sizeof why) == 0)
+        p->task_schema_built = 1;
+      else
+        log_msg(LOG_ERROR, "task config schema", "error", why, NULL);
     }
+    effective.total_compute_mhz = cfg->total_compute_mhz;
+    effective.num_cores = cfg->num_cores;
+    p->cfg = effective;
+    p->configured = 1;
   }
-  if (!p->task_schema_built) {
-    char why[256];
-    if (task_schema_build(&p->task_schema, &p->modules, why, sizeof why) == 0)
-      p->task_schema_built = 1;
-    else
-      log_msg(LOG_ERROR, "task config schema", "error", why, NULL);
-  }
-  p->cfg = *cfg;
-  p->configured = 1;
   pthread_mutex_unlock(&p->mu);
-  (void)err;
-  (void)errlen;
-  return 0;
+  return rc;
 }
 
 void plugin_ensure_configured(plugin *p) {
@@ -147,7 +118,8 @@ void plugin_ensure_configured(plugin *p) {
   pthread_mutex_unlock(&p->mu);
   if (configured) return;
   plugin_config cfg;
-  char err[256];
+  char err[512];
   plugin_config_defaults(&cfg);
-  plugin_apply_config(p, &cfg, err, sizeof err);
+  if (plugin_apply_config(p, &cfg, err, sizeof err) != 0)
+    log_msg(LOG_ERROR, "default configuration failed", "error", err, NULL);
 }

@@ -8,3 +8,10 @@ if(ELIDE_E2E)
             $<TARGET_FILE:nomad-driver-elide>)
   set_tests_properties(e2e.python_jobs PROPERTIES TIMEOUT 1800 LABELS e2e RUN_SERIAL TRUE)
 endif()
+
+# One real-agent suite per backend (each starts its own dev agent).
+foreach(backend js wasm native)
+  if(EXISTS "${CMAKE_CURRENT_LIST_DIR}/e2e_${backend}.cmake")
+    include("${CMAKE_CURRENT_LIST_DIR}/e2e_${backend}.cmake")
+  endif()
+endforeach()

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <msgpack.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,14 +132,20 @@ typedef struct reader_arg {
   int is_err;
 } reader_arg;
 
+/* A logmon-like reader. The FIFO is opened non-blocking, so the reader is
+ * in place at once (the monitor's non-blocking writer open needs one) and
+ * can be told to stop; EOF is POLLHUP, which Linux reports only after a
+ * writer has come and all writers have gone. */
 static void *fifo_reader(void *arg) {
   reader_arg *ra = arg;
   fake_alloc *a = ra->a;
-  int fd = open(ra->path, O_RDONLY | O_CLOEXEC); /* blocks until a writer opens */
-  if (fd >= 0) {
+  int fd = open(ra->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  while (fd >= 0 && !atomic_load(&a->stop)) {
+    struct pollfd pfd = {fd, POLLIN, 0};
+    if (poll(&pfd, 1, 50) <= 0) continue;
     char buf[4096];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) {
       pthread_mutex_lock(&a->mu);
       char **dst = ra->is_err ? &a->err : &a->out;
       size_t *len = ra->is_err ? &a->err_len : &a->out_len;
@@ -150,9 +157,13 @@ static void *fifo_reader(void *arg) {
         *dst = grown;
       }
       pthread_mutex_unlock(&a->mu);
+    } else if (n == 0 && (pfd.revents & POLLHUP)) {
+      break; /* every writer that came has gone, and the data is drained */
+    } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+      break;
     }
-    close(fd);
   }
+  if (fd >= 0) close(fd);
   free(ra);
   return NULL;
 }
@@ -182,8 +193,6 @@ int fake_alloc_create(fake_alloc *a, const char *task_name) {
   snprintf(a->stdout_fifo, sizeof a->stdout_fifo, "%s/.%s.stdout.fifo", logs, task_name);
   snprintf(a->stderr_fifo, sizeof a->stderr_fifo, "%s/.%s.stderr.fifo", logs, task_name);
   if (mkfifo(a->stdout_fifo, 0600) || mkfifo(a->stderr_fifo, 0600)) return -1;
-  /* Like logmon, a reader blocks in open() until the task's writer opens;
-   * the monitor retries its non-blocking open until a reader is there. */
   reader_arg *o = calloc(1, sizeof *o), *e = calloc(1, sizeof *e);
   *o = (reader_arg){a, a->stdout_fifo, 0};
   *e = (reader_arg){a, a->stderr_fifo, 1};
@@ -229,11 +238,9 @@ int fake_alloc_wait_eof(fake_alloc *a, int timeout_ms) {
   return 0;
 }
 
-/* Unblocks a reader still waiting in open() by opening and closing a writer. */
-static void unblock_reader(const char *fifo, pthread_t th) {
+static void stop_reader(fake_alloc *a, pthread_t th) {
   if (!th) return;
-  int fd = open(fifo, O_WRONLY | O_NONBLOCK);
-  if (fd >= 0) close(fd);
+  atomic_store(&a->stop, 1);
   pthread_join(th, NULL);
 }
 
@@ -244,8 +251,8 @@ static int rm_tree(const char *path) {
 }
 
 void fake_alloc_destroy(fake_alloc *a) {
-  unblock_reader(a->stdout_fifo, a->out_th);
-  unblock_reader(a->stderr_fifo, a->err_th);
+  stop_reader(a, a->out_th);
+  stop_reader(a, a->err_th);
   free(a->out);
   free(a->err);
   rm_tree(a->root);

@@ -39,6 +39,7 @@ typedef struct fake_alloc {
   size_t out_len, err_len;
   pthread_t out_th, err_th;
   pthread_mutex_t mu;
+  _Atomic int stop; /* tells the readers to quit (fake_alloc_destroy) */
 } fake_alloc;
 
 int fake_alloc_create(fake_alloc *a, const char *task_name);

@@ -165,6 +165,11 @@ const elide_host_services mock_host_services = {
     .log = mock_log,
 };
 
+/* Instances stay referenced for the process lifetime, as in the host (and
+ * so leak checkers see them as reachable). */
+static void *instances[64];
+static size_t ninstances;
+
 const elide_module_descriptor *mock_load_module(const char *path) {
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!h) {
@@ -243,9 +248,6 @@ int mock_run_task(const elide_module_descriptor *d, const char *const *config_pa
     make_value(&d->config_keys[i], pair_value(config_pairs, d->config_keys[i].name), &cfg[i],
                &cfg_lists[i]);
   elide_module_config mc = {sizeof mc, cfg, d->nconfig_keys, NULL, 0};
-  /* Instances stay referenced for the process lifetime, as in the host. */
-  static void *instances[64];
-  static size_t ninstances;
   void *state = NULL;
   int rc = d->ops->init(&mock_host_services, &mc, &state, err, errlen);
   if (rc == 0 && ninstances < 64) instances[ninstances++] = state;

@@ -248,9 +248,11 @@ static void test_plugin_config(void) {
   plugin_config cfg;
   char err[512];
   CHECK(cty_table_check(plugin_config_fields, plugin_config_nfields, err, sizeof err) == 0);
+  /* An empty block overrides nothing: the INI file and the modules'
+   * declared defaults decide. */
   CHECK(plugin_config_decode(NULL, 0, &cfg, err, sizeof err) == 0);
-  CHECK(!strcmp(cfg.python_runtime, "/usr/bin/python3"));
-  CHECK(cfg.module_dir[0] == '/' && cfg.state_dir[0] == '/');
+  CHECK(!cfg.python_runtime[0] && !cfg.module_dir[0] && !cfg.state_dir[0] && !cfg.config_file[0]);
+  CHECK(cfg.nmodule_options == 0);
 
   msgpack_sbuffer sb;
   msgpack_packer pk;
