@@ -209,6 +209,11 @@ static int convert_option(task_request *r, size_t *ntexts, const elide_key *k, c
   o->name = k->name;
   o->type = k->type;
   if (v->is_null) {
+    if (k->flags & ELIDE_KEY_REQUIRED) {
+      snprintf(err, errlen, "task config: field \"%s\": required by this backend but not set",
+               k->name);
+      return -EINVAL;
+    }
     if (!k->default_value) return 0;
     o->is_set = 1;
     o->str = k->default_value;

@@ -4,7 +4,9 @@ add_executable(test_plugin_lifecycle
 target_link_libraries(test_plugin_lifecycle PRIVATE elide_rpc elide_proto PkgConfig::MSGPACK
   elide_warnings)
 target_compile_definitions(test_plugin_lifecycle PRIVATE
-  PLUGIN_BINARY="$<TARGET_FILE:nomad-driver-elide>")
+  PLUGIN_BINARY="$<TARGET_FILE:nomad-driver-elide>"
+  MODULE_DIR="${ELIDE_BUILD_MODULEDIR}"
+  EXAMPLE_DRIVER_INI="${CMAKE_SOURCE_DIR}/examples/driver.ini")
 add_dependencies(test_plugin_lifecycle nomad-driver-elide elide_python elide-monitor)
 add_test(NAME integration.plugin_lifecycle COMMAND test_plugin_lifecycle)
 set_tests_properties(integration.plugin_lifecycle PROPERTIES TIMEOUT 120 LABELS integration)

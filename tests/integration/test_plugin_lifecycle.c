@@ -316,6 +316,83 @@ static void test_unhealthy_runtime(void) {
   CHECK_STR_CONTAINS(details, "field \"python_runtime\"");
 }
 
+/* SetConfig with a one-key plugin config whose value is a string. */
+static grpc_status_code set_config_key(const char *key, const char *value, char *details,
+                                       size_t dlen) {
+  uint8_t buf[1024];
+  size_t n = 0, kl = strlen(key), vl = strlen(value);
+  buf[n++] = 0x81;
+  buf[n++] = (uint8_t)(0xa0 | kl);
+  memcpy(buf + n, key, kl);
+  n += kl;
+  buf[n++] = 0xd9;
+  buf[n++] = (uint8_t)vl;
+  memcpy(buf + n, value, vl);
+  n += vl;
+  Hashicorp__Nomad__Plugins__Base__Proto__SetConfigRequest req =
+      HASHICORP__NOMAD__PLUGINS__BASE__PROTO__SET_CONFIG_REQUEST__INIT;
+  req.msgpack_config.data = buf;
+  req.msgpack_config.len = n;
+  ProtobufCMessage *rep;
+  grpc_status_code c = call("/hashicorp.nomad.plugins.base.proto.BasePlugin/SetConfig", &req.base,
+                            &hashicorp__nomad__plugins__base__proto__set_config_response__descriptor,
+                            &rep, details, dlen);
+  free_msg(rep);
+  return c;
+}
+
+/* The commented production example (examples/driver.ini) is a valid
+ * deployment for the modules built here, and INI errors name file:line. */
+static void test_ini_deployment(void) {
+  char dir[] = "/tmp/elide-ini-XXXXXX", path[128], cmd[1024], details[1024];
+  CHECK(mkdtemp(dir) != NULL);
+  snprintf(path, sizeof path, "%s/driver.ini", dir);
+  /* The example's module_dir and state_dir name an installed system; point
+   * them at this build and a scratch directory. */
+  snprintf(cmd, sizeof cmd,
+           "sed -e 's|^module_dir = .*|module_dir = %s|' -e 's|^state_dir = .*|state_dir = %s/state|' "
+           "'%s' > '%s' && chmod 0600 '%s'",
+           MODULE_DIR, dir, EXAMPLE_DRIVER_INI, path, path);
+  CHECK(system(cmd) == 0);
+  grpc_status_code rc = set_config_key("config_file", path, details, sizeof details);
+  CHECK(rc == GRPC_STATUS_OK);
+  if (rc != GRPC_STATUS_OK) fprintf(stderr, "examples/driver.ini: %s\n", details);
+  DP(FingerprintRequest) freq = DP_INIT(FINGERPRINT_REQUEST);
+  rpc_stream *fs = rpc_stream_open(plug.client, DRV "Fingerprint", &freq.base, 1, 0);
+  ProtobufCMessage *fp = NULL;
+  CHECK(rpc_stream_recv(fs, &DP_DESC(fingerprint_response), &fp, 10000) == 1);
+  DP(FingerprintResponse) *f = (void *)fp;
+  for (size_t i = 0; f && i < f->n_attributes; i++)
+    if (!strcmp(f->attributes[i]->key, "driver.elide.backends"))
+      CHECK_STR_CONTAINS(f->attributes[i]->value->string_val, "python");
+  free_msg(fp);
+  rpc_stream_cancel(fs);
+  rpc_status st = {0};
+  rpc_stream_finish(fs, &st);
+  rpc_status_clear(&st);
+
+  /* A typo in a key: refused with the file and line. */
+  snprintf(cmd, sizeof cmd, "printf '[driver]\\nlog_level = info\\n[module.python]\\nruntme = /x\\n' > '%s'",
+           path);
+  CHECK(system(cmd) == 0);
+  CHECK(set_config_key("config_file", path, details, sizeof details) ==
+        GRPC_STATUS_INVALID_ARGUMENT);
+  char where[160];
+  snprintf(where, sizeof where, "%s:4:", path);
+  CHECK_STR_CONTAINS(details, where);
+  CHECK_STR_CONTAINS(details, "runtme");
+  /* A file others may write is refused. */
+  snprintf(cmd, sizeof cmd, "printf '[driver]\\n' > '%s' && chmod 0666 '%s'", path, path);
+  CHECK(system(cmd) == 0);
+  CHECK(set_config_key("config_file", path, details, sizeof details) ==
+        GRPC_STATUS_INVALID_ARGUMENT);
+  CHECK_STR_CONTAINS(details, "writable by");
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0);
+  /* Back to the defaults for the rest of the tests. */
+  CHECK(set_python_runtime("/usr/bin/python3", details, sizeof details) == GRPC_STATUS_OK);
+}
+
 /* The job's user is honoured: uid, gid and groups of "nobody". */
 static void test_user(void) {
   if (geteuid() != 0) return; /* switching users needs root */
@@ -652,6 +729,7 @@ int main(void) {
   CHECK(plugin_start(&plug, NULL) == 0);
   test_base_services();
   test_unhealthy_runtime();
+  test_ini_deployment();
   test_script_task();
   test_user();
   test_concurrent_waiters_and_stop();
