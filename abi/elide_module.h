@@ -110,16 +110,19 @@ static inline const elide_value *elide_value_find(const elide_value *vals, size_
 typedef struct elide_proc elide_proc;
 
 /* How a task ended, in Nomad's convention: exit status, or 128+n with
- * signal n for a death by signal n. */
+ * signal n for a death by signal n. Fixed layout: changing it needs a new
+ * major (as does elide_fingerprint's). */
 typedef struct elide_exit {
   int exit_code;
   int signal;
   int oom_killed;
 } elide_exit;
 
-/* Resource usage of a task's processes. */
+/* Resource usage of a task's processes. The caller sets `size` to the size
+ * of its buffer; the filler writes at most that many bytes, so either side
+ * may be built against a newer minor. */
 typedef struct elide_stats {
-  size_t size;             /* sizeof(elide_stats) as the filler built it */
+  size_t size;             /* set by the caller: sizeof its elide_stats */
   uint64_t cpu_user_ns;    /* cumulative */
   uint64_t cpu_system_ns;  /* cumulative */
   uint64_t memory_rss;     /* bytes, now */

@@ -184,23 +184,15 @@ static int module_values(const plugin_config *cfg, const ini_doc *doc, const loa
 /* Host services handed to modules (module_host.c). */
 extern const elide_host_services module_host_services;
 
+/* Initialises one module (earlier instances are retired, not freed: running
+ * tasks may use them; modules_init records a failure in m->error). */
 static void init_module(loaded_module *m, const elide_value *vals, const ini_doc *doc) {
   const elide_module_descriptor *d = m->desc;
   size_t nsections = 0;
   const elide_section *sections =
       doc && d->section_prefix ? ini_sections(doc, d->section_prefix, &nsections) : NULL;
   elide_module_config mc = {sizeof mc, vals, d->nconfig_keys, sections, nsections};
-  void *state = NULL;
-  char why[400] = "";
-  /* Earlier instances are retired, not freed: running tasks may use them. */
-  if (d->ops->init(&module_host_services, &mc, &state, why, sizeof why) != 0) {
-    snprintf(m->error, sizeof m->error, "module %s: init failed: %s", d->name, why);
-    log_msg(LOG_ERROR, "module init failed", "module", d->name, "error", why, NULL);
-    m->state = NULL;
-  } else {
-    m->error[0] = '\0';
-    m->state = state;
-  }
+  modules_init(m, &module_host_services, &mc);
 }
 
 int deployment_apply(plugin *p, plugin_config *cfg, char *err, size_t errlen) {
@@ -241,7 +233,7 @@ int deployment_apply(plugin *p, plugin_config *cfg, char *err, size_t errlen) {
   value_arena *arena = rc == 0 ? value_arena_new() : NULL;
   for (size_t i = 0; rc == 0 && i < p->modules.n; i++) {
     loaded_module *m = &p->modules.mods[i];
-    if (!m->desc || (m->error[0] && !m->state && !strstr(m->error, "init failed"))) continue;
+    if (!m->desc) continue; /* refused at load */
     elide_value *vals = calloc(m->desc->nconfig_keys + 1, sizeof *vals);
     if (!arena || !vals) {
       snprintf(err, errlen, "out of memory configuring modules");

@@ -6,6 +6,7 @@
 #include "run_capture.h"
 #include "stats.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -82,16 +83,21 @@ static int host_proc_attach(void *task_ctx, elide_proc **out, char *err, size_t 
   return rc;
 }
 
+/* Fills at most out->size bytes (the caller's buffer), keeping its size. */
 static int host_proc_stats(elide_proc *p, elide_stats *out) {
   proc_sample s;
-  memset(out, 0, sizeof *out);
-  out->size = sizeof *out;
+  elide_stats full;
+  size_t cap = out->size < sizeof full ? out->size : sizeof full;
+  if (cap < offsetof(elide_stats, cpu_user_ns)) return -EINVAL;
+  memset(&full, 0, sizeof full);
   if (stats_sample_group(exec_task_pid(proc_exec_task(p)), &s) != 0) return -EIO;
   long hz = sysconf(_SC_CLK_TCK);
-  out->cpu_user_ns = s.user_ticks * (1000000000ull / (uint64_t)hz);
-  out->cpu_system_ns = s.system_ticks * (1000000000ull / (uint64_t)hz);
-  out->memory_rss = s.rss_bytes;
-  out->nprocs = (uint32_t)s.nprocs;
+  full.cpu_user_ns = s.user_ticks * (1000000000ull / (uint64_t)hz);
+  full.cpu_system_ns = s.system_ticks * (1000000000ull / (uint64_t)hz);
+  full.memory_rss = s.rss_bytes;
+  full.nprocs = (uint32_t)s.nprocs;
+  full.size = out->size;
+  memcpy(out, &full, cap);
   return 0;
 }
 

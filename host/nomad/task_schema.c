@@ -33,12 +33,16 @@ static void add_module_keys(task_schema *s, loaded_module *m) {
     if ((size_t)at < s->nhost) {
       snprintf(m->error, sizeof m->error, "module %s: task key \"%s\" is reserved by the host",
                d->name, key->name);
+      m->desc = NULL; /* refused, like the loader's refusals */
+      m->state = NULL;
       return;
     }
     if (s->fields[at].type != task_schema_cty_type(key->type)) {
       snprintf(m->error, sizeof m->error,
                "module %s: task key \"%s\" clashes with module %s's key of another type", d->name,
                key->name, s->owner[at]->desc->name);
+      m->desc = NULL;
+      m->state = NULL;
       return;
     }
   }
@@ -69,7 +73,7 @@ int task_schema_build(task_schema *s, module_registry *reg, char *err, size_t er
   memcpy(s->fields, task_config_fields, task_config_nfields * sizeof *s->fields);
   s->nfields = s->nhost = task_config_nfields;
   for (size_t i = 0; i < reg->n; i++)
-    if (reg->mods[i].desc && !reg->mods[i].error[0]) add_module_keys(s, &reg->mods[i]);
+    if (reg->mods[i].desc) add_module_keys(s, &reg->mods[i]);
   return 0;
 }
 

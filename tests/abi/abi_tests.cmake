@@ -6,7 +6,8 @@ set(ABI_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
 set(ABI_FIXTURE_DIR ${CMAKE_CURRENT_BINARY_DIR}/abi-fixtures)
 
 # One fixture module: fixtures/fixture_module.c with FIX_* definitions that
-# break one thing. Built outside the module directory on purpose.
+# break one thing (FIX_FIXTURE only names the build). Built outside the
+# module directory, which the driver and abi.module_exports read.
 set(abi_fixture_targets)
 macro(abi_fixture name)
   add_library(abi_fixture_${name} MODULE ${ABI_TEST_DIR}/fixtures/fixture_module.c)
