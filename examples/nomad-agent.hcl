@@ -5,14 +5,17 @@ plugin_dir = "/opt/nomad/plugins"
 
 plugin "nomad-driver-elide" {
   config {
-    # Absolute path of the python interpreter (default /usr/bin/python3).
-    python_runtime = "/usr/bin/python3"
+    # The deployment file (see examples/driver.ini): [driver], [module.<name>]
+    # and [native.<name>] sections managed by your config tooling.
+    config_file = "/etc/nomad-driver-elide/driver.ini"
 
-    # Where backend modules (*.so) are loaded from. Default: the module
-    # directory installed next to the binary (../lib/nomad-driver-elide/modules).
-    # module_dir = "/usr/local/lib/nomad-driver-elide/modules"
-
-    # Per-task exit records live here so tasks survive plugin restarts.
-    # state_dir = "/run/nomad-driver-elide"
+    # Anything below overrides the file.
+    # python_runtime = "/usr/bin/python3"
+    # module_dir     = "/usr/local/lib/nomad-driver-elide/modules"
+    # state_dir      = "/run/nomad-driver-elide"
+    # module_options = {
+    #   "wasm.engine" = "wazero"
+    #   "js.runtime"  = "/usr/local/bin/node"
+    # }
   }
 }
