@@ -3,6 +3,7 @@
  * CommonJS or an ES module. Serves the languages "js" and "javascript".
  * Exports only the module entry symbol. */
 #include "elide_module.h"
+#include "host_passthrough.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -207,43 +208,12 @@ static int js_execute(void *state, const elide_task *task, void *task_ctx, elide
   return rc;
 }
 
-static int js_status(void *state, elide_proc *p, elide_exit *out) {
-  js_state *st = state;
-  return st->host->proc_poll(p, out);
-}
-
-static int js_cancel(void *state, elide_proc *p, int sig, int grace_ms, elide_exit *out) {
-  js_state *st = state;
-  return st->host->proc_stop(p, sig, grace_ms, out);
-}
-
-static int js_signal(void *state, elide_proc *p, int sig) {
-  js_state *st = state;
-  return st->host->proc_signal(p, sig);
-}
-
-static int js_stats(void *state, elide_proc *p, elide_stats *out) {
-  js_state *st = state;
-  return st->host->proc_stats(p, out);
-}
-
-static int js_recover(void *state, const elide_task *task, void *task_ctx, elide_proc **out,
-                      char *err, size_t errlen) {
-  js_state *st = state;
-  (void)task;
-  return st->host->proc_attach(task_ctx, out, err, errlen);
-}
-
 static const elide_module_ops js_ops = {
     .size = sizeof(elide_module_ops),
     .init = js_init,
     .fingerprint = js_fingerprint,
     .execute = js_execute,
-    .status = js_status,
-    .cancel = js_cancel,
-    .signal = js_signal,
-    .stats = js_stats,
-    .recover = js_recover,
+    ELIDE_PASSTHROUGH_OPS,
 };
 
 /* "javascript" is an alias: execute does not look at task->language. */

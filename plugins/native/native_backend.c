@@ -19,6 +19,7 @@
  * any script. */
 #include "elf_symbols.h"
 #include "elide_module.h"
+#include "host_passthrough.h"
 #include "signature.h"
 
 #include <dlfcn.h>
@@ -379,43 +380,12 @@ static int nat_execute(void *state, const elide_task *task, void *task_ctx, elid
   return st->host->spawn(task_ctx, &spec, out, err, errlen);
 }
 
-static int nat_status(void *state, elide_proc *p, elide_exit *out) {
-  nat_state *st = state;
-  return st->host->proc_poll(p, out);
-}
-
-static int nat_cancel(void *state, elide_proc *p, int sig, int grace_ms, elide_exit *out) {
-  nat_state *st = state;
-  return st->host->proc_stop(p, sig, grace_ms, out);
-}
-
-static int nat_signal(void *state, elide_proc *p, int sig) {
-  nat_state *st = state;
-  return st->host->proc_signal(p, sig);
-}
-
-static int nat_stats(void *state, elide_proc *p, elide_stats *out) {
-  nat_state *st = state;
-  return st->host->proc_stats(p, out);
-}
-
-static int nat_recover(void *state, const elide_task *task, void *task_ctx, elide_proc **out,
-                       char *err, size_t errlen) {
-  nat_state *st = state;
-  (void)task;
-  return st->host->proc_attach(task_ctx, out, err, errlen);
-}
-
 static const elide_module_ops nat_ops = {
     .size = sizeof(elide_module_ops),
     .init = nat_init,
     .fingerprint = nat_fingerprint,
     .execute = nat_execute,
-    .status = nat_status,
-    .cancel = nat_cancel,
-    .signal = nat_signal,
-    .stats = nat_stats,
-    .recover = nat_recover,
+    ELIDE_PASSTHROUGH_OPS,
 };
 
 static const char *const nat_languages[] = {"native", NULL};

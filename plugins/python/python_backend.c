@@ -2,6 +2,7 @@
  * CPython interpreter (Debian's /usr/bin/python3 by default) under the
  * host's supervisor. Exports only the module entry symbol. */
 #include "elide_module.h"
+#include "host_passthrough.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -105,43 +106,12 @@ static int py_execute(void *state, const elide_task *task, void *task_ctx, elide
   return st->host->spawn(task_ctx, &spec, out, err, errlen);
 }
 
-static int py_status(void *state, elide_proc *p, elide_exit *out) {
-  py_state *st = state;
-  return st->host->proc_poll(p, out);
-}
-
-static int py_cancel(void *state, elide_proc *p, int sig, int grace_ms, elide_exit *out) {
-  py_state *st = state;
-  return st->host->proc_stop(p, sig, grace_ms, out);
-}
-
-static int py_signal(void *state, elide_proc *p, int sig) {
-  py_state *st = state;
-  return st->host->proc_signal(p, sig);
-}
-
-static int py_stats(void *state, elide_proc *p, elide_stats *out) {
-  py_state *st = state;
-  return st->host->proc_stats(p, out);
-}
-
-static int py_recover(void *state, const elide_task *task, void *task_ctx, elide_proc **out,
-                      char *err, size_t errlen) {
-  py_state *st = state;
-  (void)task;
-  return st->host->proc_attach(task_ctx, out, err, errlen);
-}
-
 static const elide_module_ops py_ops = {
     .size = sizeof(elide_module_ops),
     .init = py_init,
     .fingerprint = py_fingerprint,
     .execute = py_execute,
-    .status = py_status,
-    .cancel = py_cancel,
-    .signal = py_signal,
-    .stats = py_stats,
-    .recover = py_recover,
+    ELIDE_PASSTHROUGH_OPS,
 };
 
 static const char *const py_languages[] = {"python", NULL};

@@ -27,6 +27,7 @@
  * CLI do not stop a guest from leaving it with "..". Isolation comes from
  * the task's user and cgroup, as for every other backend. */
 #include "elide_module.h"
+#include "host_passthrough.h"
 #include "wasm_engines.h"
 
 #include <errno.h>
@@ -243,43 +244,12 @@ static int wasm_execute(void *state, const elide_task *task, void *task_ctx, eli
   return rc;
 }
 
-static int wasm_status(void *state, elide_proc *p, elide_exit *out) {
-  wasm_state *st = state;
-  return st->host->proc_poll(p, out);
-}
-
-static int wasm_cancel(void *state, elide_proc *p, int sig, int grace_ms, elide_exit *out) {
-  wasm_state *st = state;
-  return st->host->proc_stop(p, sig, grace_ms, out);
-}
-
-static int wasm_signal(void *state, elide_proc *p, int sig) {
-  wasm_state *st = state;
-  return st->host->proc_signal(p, sig);
-}
-
-static int wasm_stats(void *state, elide_proc *p, elide_stats *out) {
-  wasm_state *st = state;
-  return st->host->proc_stats(p, out);
-}
-
-static int wasm_recover(void *state, const elide_task *task, void *task_ctx, elide_proc **out,
-                        char *err, size_t errlen) {
-  wasm_state *st = state;
-  (void)task;
-  return st->host->proc_attach(task_ctx, out, err, errlen);
-}
-
 static const elide_module_ops wasm_ops = {
     .size = sizeof(elide_module_ops),
     .init = wasm_init,
     .fingerprint = wasm_fingerprint,
     .execute = wasm_execute,
-    .status = wasm_status,
-    .cancel = wasm_cancel,
-    .signal = wasm_signal,
-    .stats = wasm_stats,
-    .recover = wasm_recover,
+    ELIDE_PASSTHROUGH_OPS,
 };
 
 static const char *const wasm_languages[] = {"wasm", NULL};
