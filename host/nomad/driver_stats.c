@@ -4,7 +4,7 @@
 #include "driver_tasks.h"
 
 #include "nomad_pb.h"
-#include "stats.h"
+#include "proc_stats.h"
 
 #include <pthread.h>
 #include <stdlib.h>

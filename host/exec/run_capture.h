@@ -1,7 +1,7 @@
 /* Runs a short command and captures its output: the host service modules
  * use to fingerprint their runtimes (`node --version`). */
-#ifndef ELIDE_NOMAD_RUN_CAPTURE_H
-#define ELIDE_NOMAD_RUN_CAPTURE_H
+#ifndef ELIDE_EXEC_RUN_CAPTURE_H
+#define ELIDE_EXEC_RUN_CAPTURE_H
 
 #include <stddef.h>
 

@@ -1,5 +1,5 @@
 /* /proc sampling of a process group (see stats.h). */
-#include "stats.h"
+#include "proc_stats.h"
 
 #include <ctype.h>
 #include <dirent.h>

@@ -1,7 +1,7 @@
 /* Resource usage of a task's process group, sampled from /proc (cgroup
  * accounting replaces this in the lifecycle work). */
-#ifndef ELIDE_NOMAD_STATS_H
-#define ELIDE_NOMAD_STATS_H
+#ifndef ELIDE_EXEC_PROC_STATS_H
+#define ELIDE_EXEC_PROC_STATS_H
 
 #include <stdint.h>
 #include <sys/types.h>

@@ -2,8 +2,8 @@
  * (exec.h). `task_ctx` in spawn is a spawn_context built by the front end
  * for one task: everything about the task's process that is the host's
  * business rather than the module's (stdio, user, supervisor state). */
-#ifndef ELIDE_NOMAD_MODULE_HOST_H
-#define ELIDE_NOMAD_MODULE_HOST_H
+#ifndef ELIDE_EXEC_MODULE_HOST_H
+#define ELIDE_EXEC_MODULE_HOST_H
 
 #include "elide_module.h"
 #include "exec.h"

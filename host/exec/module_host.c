@@ -4,7 +4,7 @@
 
 #include "log.h"
 #include "run_capture.h"
-#include "stats.h"
+#include "proc_stats.h"
 
 #include <stddef.h>
 #include <string.h>
