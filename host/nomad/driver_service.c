@@ -71,7 +71,7 @@ static void exec_task_refused(rpc_call *call, const ProtobufCMessage *msg) {
   (void)msg;
   rpc_finish(call, GRPC_STATUS_UNIMPLEMENTED,
              "ExecTask is not supported by this version of the elide driver (capability exec = "
-             "false): running commands inside a task is not implemented yet");
+             "false): it cannot run commands inside a task");
 }
 
 static void exec_task_streaming_refused(rpc_call *call, const ProtobufCMessage *msg) {

@@ -16,7 +16,7 @@
 /* argv[1] node gives inline code, so that process.argv.slice(2) is the
  * task's args exactly as for a script (whose argv[1] is its path). With
  * `-e`, node puts the first argument after the code at argv[1]; without a
- * placeholder the first user argument would be lost to slice(2). "[eval]"
+ * stand-in there the first user argument would be lost to slice(2). "[eval]"
  * is node's own __filename for CommonJS eval code. */
 #define EVAL_ARGV1 "[eval]"
 
