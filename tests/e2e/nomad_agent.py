@@ -161,9 +161,13 @@ class NomadAgent:
         nodes = self.api("/v1/nodes")
         return self.api("/v1/node/" + nodes[0]["ID"]) if nodes else None
 
-    def run_job(self, path):
-        """Submits a job file with `nomad job run -detach`; returns its ID."""
-        self.cli("job", "run", "-detach", path)
+    def run_job(self, path, variables=None):
+        """Submits a job file with `nomad job run -detach` (and `-var k=v` for
+        each item of `variables`); returns its ID."""
+        args = ["job", "run", "-detach"]
+        for k, v in (variables or {}).items():
+            args += ["-var", "%s=%s" % (k, v)]
+        self.cli(*(args + [path]))
         with open(path) as f:
             for line in f:
                 line = line.strip()
@@ -188,6 +192,42 @@ class NomadAgent:
     def logs(self, alloc_id, task, stderr=False):
         args = ["alloc", "logs"] + (["-stderr"] if stderr else []) + [alloc_id, task]
         return self.cli(*args).stdout
+
+    def wait_for_log(self, alloc_id, task, text, timeout=15, stderr=False):
+        """Polls the task's log until it contains `text` or `timeout` seconds
+        have passed; returns the last log read (the caller checks it)."""
+        deadline = time.time() + timeout
+        while True:
+            out = self.logs(alloc_id, task, stderr=stderr)
+            if text in out or time.time() >= deadline:
+                return out
+            time.sleep(0.2)
+
+    def stop_job(self, job, timeout=60):
+        """`nomad job stop -detach`, then waits for every alloc of the job to
+        be complete or failed. Returns (seconds from the stop command until
+        then, the first alloc as it is then), or (None, None) on timeout."""
+        t0 = time.time()
+        self.cli("job", "stop", "-detach", job)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            allocs = self.allocs(job)
+            if allocs and all(a["ClientStatus"] in ("complete", "failed") for a in allocs):
+                return time.time() - t0, self.api("/v1/allocation/" + allocs[0]["ID"])
+            time.sleep(0.1)
+        return None, None
+
+    def alloc_status(self, alloc_id):
+        """The text of `nomad alloc status <alloc_id>`."""
+        return self.cli("alloc", "status", alloc_id).stdout
+
+    def log_tail(self, lines=60):
+        """The last `lines` lines of the agent's own log, or None if unreadable."""
+        try:
+            with open(self.log_path) as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return None
 
     def events(self, alloc, task):
         return (alloc.get("TaskStates") or {}).get(task, {}).get("Events") or []

@@ -10,15 +10,12 @@ Prints one line per check and a closing "N passed, N failed"."""
 import os
 import subprocess
 import sys
-import time
-import traceback
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from nomad_agent import NomadAgent, build_nomad  # noqa: E402
-from test_e2e_python import our_processes  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_util import (EXAMPLES, check, check_exit_code, check_nothing_left,  # noqa: E402
+                      check_refused, finish, new_agent, nomad_binary, refused_job, run_tests,
+                      usage_ok, write_job)
 
-EXAMPLES = os.path.join(HERE, "..", "..", "examples", "jobs")
 NODE = "/usr/bin/node"
 
 # Jobs that only make sense as tests are written into the agent's directory.
@@ -45,52 +42,8 @@ job "js-fail" {
 }
 """
 
-BAD_MODULE_TYPE_JOB = """
-job "js-bad-module-type" {
-  type = "batch"
-  group "bad" {
-    restart {
-      attempts = 0
-    }
-    reschedule {
-      attempts  = 0
-      unlimited = false
-    }
-    task "bad" {
-      driver = "elide"
-      config {
-        language       = "js"
-        js_module_type = "x"
-        code           = "require('fs').writeFileSync('ran', 'x')"
-      }
-    }
-  }
-}
-"""
-
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok   " + what)
-    else:
-        failed += 1
-        print("FAIL " + what)
-    return cond
-
-
-def alloc_text(agent, alloc):
-    return agent.cli("alloc", "status", alloc["ID"]).stdout
-
-
-def write_job(agent, name, text):
-    path = os.path.join(agent.dir, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+BAD_MODULE_TYPE_JOB = refused_job("js-bad-module-type", language="js", js_module_type="x",
+                                  code="require('fs').writeFileSync('ran', 'x')")
 
 
 def node_version():
@@ -124,7 +77,7 @@ def test_hello(agent):
         "/alloc/" + alloc["ID"] + "/report"), "working directory is the task dir")
     check("script: report.cjs (commonjs)\n" in out, "the .cjs script runs as CommonJS")
     check(err == "progress goes to stderr\n", "stderr is exactly the script's stderr")
-    check("Exit Code: 0" in alloc_text(agent, alloc), "alloc status shows Exit Code: 0")
+    check_exit_code(agent, alloc, 0)
     # The control for test_bad_module_type's "never ran" check.
     check(agent.cli("alloc", "fs", alloc["ID"], "report/local/report.cjs",
                     check=False).returncode == 0, "alloc fs reads a file in the task dir")
@@ -144,65 +97,28 @@ def test_fail(agent):
     alloc = agent.wait_alloc(job, ("complete", "failed"))
     check(alloc["ClientStatus"] == "failed", "process.exit(3) fails the allocation")
     check(alloc["TaskStates"]["fail"]["Failed"], "process.exit(3) fails the task")
-    check("Exit Code: 3" in alloc_text(agent, alloc), "alloc status shows Exit Code: 3")
+    check_exit_code(agent, alloc, 3)
     check(agent.logs(alloc["ID"], "fail", stderr=True) == "giving up\n",
           "stderr of the failing task (language alias \"javascript\")")
 
 
 def test_bad_module_type(agent):
-    job = agent.run_job(write_job(agent, "js-bad-module-type.nomad.hcl", BAD_MODULE_TYPE_JOB))
-    alloc = agent.wait_alloc(job, ("failed",))
-    events = agent.events(alloc, "bad")
-    msgs = " | ".join(e.get("DisplayMessage", "") for e in events)
-    needle = 'field "js_module_type": "x" is not one of: commonjs, module'
-    check(any(e["Type"] == "Driver Failure" for e in events),
-          "bad js_module_type: task events include Driver Failure")
-    check(needle in msgs, "bad js_module_type: task events name the field (%s)" % msgs)
-    check(needle in alloc_text(agent, alloc), "bad js_module_type: alloc status shows the reason")
+    alloc, _ = check_refused(
+        agent, write_job(agent, "js-bad-module-type.nomad.hcl", BAD_MODULE_TYPE_JOB),
+        "bad js_module_type", 'field "js_module_type": "x" is not one of: commonjs, module')
     ran = agent.cli("alloc", "fs", alloc["ID"], "bad/ran", check=False)
     check(ran.returncode != 0, "bad js_module_type: the code never ran (no bad/ran file)")
 
 
-def check_nothing_left(plugin_binary):
-    deadline = time.time() + 10
-    while time.time() < deadline and our_processes(plugin_binary):
-        time.sleep(0.2)
-    left = our_processes(plugin_binary)
-    check(not left, "no plugin or monitor process left after the agent stopped %s" % left)
-
-
 def main():
-    if len(sys.argv) != 2:
-        print("usage: test_e2e_js.py <nomad-driver-elide binary>")
+    if not usage_ok(1, "test_e2e_js.py <nomad-driver-elide binary>"):
         return 2
-    nomad = build_nomad()
-    print("nomad: " + nomad)
-    agent = NomadAgent(nomad, sys.argv[1], keep=os.environ.get("ELIDE_E2E_KEEP") == "1")
-    try:
-        agent.start()
-        for t in (test_fingerprint, test_hello, test_esm_inline, test_fail,
-                  test_bad_module_type):
-            try:
-                t(agent)
-            except Exception:
-                traceback.print_exc()
-                check(False, t.__name__ + " raised")
-    except Exception:
-        traceback.print_exc()
-        check(False, "agent started")
-        print("agent log: " + agent.log_path)
-    finally:
-        if failed:
-            try:
-                with open(agent.log_path) as f:
-                    tail = f.readlines()[-60:]
-                print("---- last agent log lines ----\n" + "".join(tail))
-            except OSError:
-                pass
-        agent.stop()
+    agent = new_agent(nomad_binary(), sys.argv[1])
+    run_tests(agent, [(t.__name__ + " raised", t, agent)
+                      for t in (test_fingerprint, test_hello, test_esm_inline, test_fail,
+                                test_bad_module_type)])
     check_nothing_left(sys.argv[1])
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+    return finish()
 
 
 if __name__ == "__main__":

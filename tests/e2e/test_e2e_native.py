@@ -15,36 +15,15 @@ import base64
 import os
 import subprocess
 import sys
-import time
-import traceback
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from nomad_agent import NomadAgent, build_nomad  # noqa: E402
-
-EXAMPLES = os.path.join(HERE, "..", "..", "examples", "jobs")
-
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok   " + what)
-    else:
-        failed += 1
-        print("FAIL " + what)
-    return cond
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_util import (EXAMPLES, HELPERS, check, check_exit_code, check_nothing_left,  # noqa: E402
+                      check_refused, finish, helper_path, new_agent, nomad_binary, run_tests,
+                      usage_ok)
 
 
 def runner_path(plugin_binary):
-    return os.path.realpath(os.path.join(os.path.dirname(os.path.realpath(plugin_binary)), "..",
-                                         "lib", "nomad-driver-elide", "elide-native-runner"))
-
-
-def alloc_text(agent, alloc):
-    return agent.cli("alloc", "status", alloc["ID"]).stdout
+    return helper_path(plugin_binary, HELPERS["runner"])
 
 
 def publish_library(agent, job, library):
@@ -143,7 +122,7 @@ def test_greet(agent, library):
     check(out == "hello, nomad\n", "the function's stdout reaches nomad alloc logs (%r)" % out)
     check(err == "greeted 5 bytes\n", "the function's stderr reaches nomad alloc logs -stderr (%r)"
           % err)
-    check("Exit Code: 0" in alloc_text(agent, alloc), "alloc status shows Exit Code: 0")
+    check_exit_code(agent, alloc, 0)
     stat = agent.api("/v1/client/fs/stat/%s?path=greet/local/mathlib.so" % alloc["ID"]) or {}
     check(stat.get("Size") == os.path.getsize(library),
           "the template decoded the library byte for byte (%s of %d bytes)" %
@@ -156,7 +135,7 @@ def test_fail(agent, library):
     alloc = agent.wait_alloc(job, ("complete", "failed"))
     check(alloc["ClientStatus"] == "failed", "a function returning 3 fails the allocation")
     check(alloc["TaskStates"]["fail"]["Failed"], "a function returning 3 fails the task")
-    check("Exit Code: 3" in alloc_text(agent, alloc), "alloc status shows Exit Code: 3")
+    check_exit_code(agent, alloc, 3)
     check(agent.logs(alloc["ID"], "fail", stderr=True) == "failing on purpose\n",
           "stderr of the failing function")
 
@@ -192,19 +171,9 @@ def test_ticker_stop(agent, library):
     publish_library(agent, "native-ticker", library)
     job = agent.run_job(os.path.join(EXAMPLES, "native-ticker.nomad.hcl"))
     alloc = agent.wait_alloc(job, ("running",))
-    deadline = time.time() + 15
-    while time.time() < deadline and "tick 2\n" not in agent.logs(alloc["ID"], "ticker"):
-        time.sleep(0.2)
-    check("tick 2\n" in agent.logs(alloc["ID"], "ticker"),
+    check("tick 2\n" in agent.wait_for_log(alloc["ID"], "ticker", "tick 2\n"),
           "a running function's output reaches the logs as it goes")
-    t0 = time.time()
-    agent.cli("job", "stop", "-detach", job)
-    done = None
-    while time.time() < t0 + 60 and not done:
-        allocs = agent.allocs(job)
-        if allocs and all(a["ClientStatus"] in ("complete", "failed") for a in allocs):
-            done = time.time() - t0
-        time.sleep(0.1)
+    done, _ = agent.stop_job(job)
     check(done is not None and done < 5.0,
           "nomad job stop ends the function within kill_timeout (%.2fs)" % (done or -1))
     events = agent.events(agent.api("/v1/allocation/" + alloc["ID"]), "ticker")
@@ -231,79 +200,24 @@ BAD = (
 
 def test_refused(agent, library, job, task, needle):
     publish_library(agent, job, library)
-    job = agent.run_job(make_job(agent, job, [task]))
-    alloc = agent.wait_alloc(job, ("failed",))
-    events = agent.events(alloc, "bad")
-    msgs = " | ".join(e.get("DisplayMessage", "") for e in events)
-    check(any(e["Type"] == "Driver Failure" for e in events),
-          "%s: task events include Driver Failure" % job)
-    check(needle in msgs, "%s: task events name the field (%s)" % (job, msgs))
-    check(needle in alloc_text(agent, alloc), "%s: alloc status shows the reason" % job)
+    _, events = check_refused(agent, make_job(agent, job, [task]), job, needle)
     started = [e for e in events if e["Type"] == "Started"]
     check(not started, "%s: nothing was started" % job)
 
 
-def leftover_pids(plugin_binary):
-    """PIDs whose executable is the plugin, the monitor or the runner."""
-    pkglib = os.path.join(os.path.dirname(os.path.realpath(plugin_binary)), "..", "lib",
-                          "nomad-driver-elide")
-    ours = {os.path.realpath(plugin_binary), runner_path(plugin_binary),
-            os.path.realpath(os.path.join(pkglib, "elide-monitor"))}
-    pids = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                if os.path.realpath(os.readlink("/proc/%s/exe" % pid)) in ours:
-                    pids.append(int(pid))
-            except OSError:
-                pass
-    return pids
-
-
-def check_nothing_left(plugin_binary):
-    deadline = time.time() + 10
-    while time.time() < deadline and leftover_pids(plugin_binary):
-        time.sleep(0.2)
-    left = leftover_pids(plugin_binary)
-    check(not left, "no plugin, monitor or runner process left after the agent stopped %s" % left)
-
-
 def main():
-    if len(sys.argv) != 3:
-        print("usage: test_e2e_native.py <nomad-driver-elide binary> <mathlib.so>")
+    if not usage_ok(2, "test_e2e_native.py <nomad-driver-elide binary> <mathlib.so>"):
         return 2
     plugin, library = sys.argv[1], os.path.realpath(sys.argv[2])
-    nomad = build_nomad()
-    print("nomad: " + nomad)
-    agent = NomadAgent(nomad, plugin, keep=os.environ.get("ELIDE_E2E_KEEP") == "1")
-    try:
-        agent.start()
-        tests = [lambda: test_fingerprint(agent, plugin)]
-        tests += [lambda t=t: t(agent, library)
-                  for t in (test_greet, test_fail, test_calls, test_ticker_stop)]
-        tests += [lambda b=b: test_refused(agent, library, *b) for b in BAD]
-        for t in tests:
-            try:
-                t()
-            except Exception:
-                traceback.print_exc()
-                check(False, "a test raised")
-    except Exception:
-        traceback.print_exc()
-        check(False, "agent started")
-        print("agent log: " + agent.log_path)
-    finally:
-        if failed:
-            try:
-                with open(agent.log_path) as f:
-                    tail = f.readlines()[-60:]
-                print("---- last agent log lines ----\n" + "".join(tail))
-            except OSError:
-                pass
-        agent.stop()
-    check_nothing_left(plugin)
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+    agent = new_agent(nomad_binary(), plugin)
+    raised = "a test raised"
+    tests = [(raised, test_fingerprint, agent, plugin)]
+    tests += [(raised, t, agent, library)
+              for t in (test_greet, test_fail, test_calls, test_ticker_stop)]
+    tests += [(raised, test_refused, agent, library) + b for b in BAD]
+    run_tests(agent, tests)
+    check_nothing_left(plugin, helpers=("monitor", "runner"))
+    return finish()
 
 
 if __name__ == "__main__":

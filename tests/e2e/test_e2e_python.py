@@ -7,32 +7,10 @@ Prints one line per check and a closing "N passed, N failed"."""
 
 import os
 import sys
-import time
-import traceback
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from nomad_agent import NomadAgent, build_nomad  # noqa: E402
-
-EXAMPLES = os.path.join(HERE, "..", "..", "examples", "jobs")
-JOBS = os.path.join(HERE, "jobs")
-
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok   " + what)
-    else:
-        failed += 1
-        print("FAIL " + what)
-    return cond
-
-
-def alloc_text(agent, alloc):
-    return agent.cli("alloc", "status", alloc["ID"]).stdout
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_util import (EXAMPLES, JOBS, check, check_exit_code, check_nothing_left,  # noqa: E402
+                      check_refused, finish, new_agent, nomad_binary, run_tests, usage_ok)
 
 
 def test_fingerprint(agent):
@@ -63,7 +41,7 @@ def test_hello(agent):
     check(out.count("task dir: ") == 1 and out.split("task dir: ")[1].split("\n")[0].endswith(
         "/alloc/" + alloc["ID"] + "/report"), "working directory is the task dir")
     check(err == "progress goes to stderr\n", "stderr is exactly the script's stderr")
-    check("Exit Code: 0" in alloc_text(agent, alloc), "alloc status shows Exit Code: 0")
+    check_exit_code(agent, alloc, 0)
 
 
 def test_inline(agent):
@@ -79,30 +57,16 @@ def test_fail(agent):
     check(alloc["ClientStatus"] == "failed", "non-zero exit fails the allocation")
     state = alloc["TaskStates"]["fail"]
     check(state["Failed"], "non-zero exit fails the task")
-    check("Exit Code: 3" in alloc_text(agent, alloc), "alloc status shows Exit Code: 3")
+    check_exit_code(agent, alloc, 3)
     check(agent.logs(alloc["ID"], "fail", stderr=True) == "giving up\n", "stderr of failing task")
-
-
-def stop_and_time(agent, job):
-    t0 = time.time()
-    agent.cli("job", "stop", "-detach", job)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        allocs = agent.allocs(job)
-        if allocs and all(a["ClientStatus"] in ("complete", "failed") for a in allocs):
-            return time.time() - t0, agent.api("/v1/allocation/" + allocs[0]["ID"])
-        time.sleep(0.1)
-    return None, None
 
 
 def test_service_stop(agent):
     job = agent.run_job(os.path.join(EXAMPLES, "python-service.nomad.hcl"))
     alloc = agent.wait_alloc(job, ("running",))
-    deadline = time.time() + 15
-    while time.time() < deadline and "tick 2" not in agent.logs(alloc["ID"], "ticker"):
-        time.sleep(0.2)
-    check("tick 2" in agent.logs(alloc["ID"], "ticker"), "service task logs while running")
-    took, alloc = stop_and_time(agent, job)
+    check("tick 2" in agent.wait_for_log(alloc["ID"], "ticker", "tick 2"),
+          "service task logs while running")
+    took, alloc = agent.stop_job(job)
     check(took is not None and took < 5.0,
           "nomad job stop ends a responsive task within its kill_timeout (%.2fs)" % (took or -1))
     out = agent.logs(alloc["ID"], "ticker")
@@ -112,10 +76,8 @@ def test_service_stop(agent):
 def test_stubborn_stop(agent):
     job = agent.run_job(os.path.join(JOBS, "stubborn.nomad.hcl"))
     alloc = agent.wait_alloc(job, ("running",))
-    deadline = time.time() + 15
-    while time.time() < deadline and "ignoring" not in agent.logs(alloc["ID"], "stubborn"):
-        time.sleep(0.2)
-    took, alloc = stop_and_time(agent, job)
+    agent.wait_for_log(alloc["ID"], "stubborn", "ignoring")
+    took, alloc = agent.stop_job(job)
     check(took is not None and 3.0 <= took < 8.0,
           "a task ignoring kill_signal is killed after kill_timeout 3s (%.2fs)" % (took or -1))
     events = agent.events(alloc, "stubborn")
@@ -124,80 +86,26 @@ def test_stubborn_stop(agent):
           "Terminated event reports signal 9")
 
 
+BAD_JOBS = (("bad-config.nomad.hcl", 'fields "script" and "code"'),
+            ("unknown-language.nomad.hcl", 'field "language"'))
+
+
 def bad_job(agent, name, needle):
-    job = agent.run_job(os.path.join(JOBS, name))
-    alloc = agent.wait_alloc(job, ("failed",))
-    events = agent.events(alloc, "bad")
-    msgs = " | ".join(e.get("DisplayMessage", "") for e in events)
-    check(any(e["Type"] == "Driver Failure" for e in events),
-          "%s: task events include Driver Failure" % name)
-    check(needle in msgs, "%s: task events name the field (%s)" % (name, needle))
-    check(needle in alloc_text(agent, alloc), "%s: alloc status shows the reason" % name)
-
-
-def our_processes(plugin_binary):
-    """PIDs whose executable is the plugin or the monitor built with it."""
-    ours = {os.path.realpath(plugin_binary),
-            os.path.realpath(os.path.join(os.path.dirname(os.path.realpath(plugin_binary)), "..",
-                                          "lib", "nomad-driver-elide", "elide-monitor"))}
-    pids = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                if os.path.realpath(os.readlink("/proc/%s/exe" % pid)) in ours:
-                    pids.append(int(pid))
-            except OSError:
-                pass
-    return pids
-
-
-def check_nothing_left(plugin_binary):
-    deadline = time.time() + 10
-    while time.time() < deadline and our_processes(plugin_binary):
-        time.sleep(0.2)
-    left = our_processes(plugin_binary)
-    check(not left, "no plugin or monitor process left after the agent stopped %s" % left)
+    check_refused(agent, os.path.join(JOBS, name), name, needle,
+                  named="task events name the field (%s)" % needle)
 
 
 def main():
-    if len(sys.argv) != 2:
-        print("usage: test_e2e_python.py <nomad-driver-elide binary>")
+    if not usage_ok(1, "test_e2e_python.py <nomad-driver-elide binary>"):
         return 2
-    nomad = build_nomad()
-    print("nomad: " + nomad)
-    agent = NomadAgent(nomad, sys.argv[1], keep=os.environ.get("ELIDE_E2E_KEEP") == "1")
-    try:
-        agent.start()
-        for t in (test_fingerprint, test_hello, test_inline, test_fail, test_service_stop,
-                  test_stubborn_stop):
-            try:
-                t(agent)
-            except Exception:
-                traceback.print_exc()
-                check(False, t.__name__ + " raised")
-        for name, needle in (("bad-config.nomad.hcl", 'fields "script" and "code"'),
-                             ("unknown-language.nomad.hcl", 'field "language"')):
-            try:
-                bad_job(agent, name, needle)
-            except Exception:
-                traceback.print_exc()
-                check(False, name + " raised")
-    except Exception:
-        traceback.print_exc()
-        check(False, "agent started")
-        print("agent log: " + agent.log_path)
-    finally:
-        if failed:
-            try:
-                with open(agent.log_path) as f:
-                    tail = f.readlines()[-60:]
-                print("---- last agent log lines ----\n" + "".join(tail))
-            except OSError:
-                pass
-        agent.stop()
+    agent = new_agent(nomad_binary(), sys.argv[1])
+    tests = [(t.__name__ + " raised", t, agent)
+             for t in (test_fingerprint, test_hello, test_inline, test_fail, test_service_stop,
+                       test_stubborn_stop)]
+    tests += [(name + " raised", bad_job, agent, name, needle) for name, needle in BAD_JOBS]
+    run_tests(agent, tests)
     check_nothing_left(sys.argv[1])
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+    return finish()
 
 
 if __name__ == "__main__":

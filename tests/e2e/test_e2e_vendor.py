@@ -13,18 +13,9 @@ import sys
 import tempfile
 import traceback
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_util import check, check_exit_code, finish  # noqa: E402
 from nomad_agent import NomadAgent, build_nomad  # noqa: E402
-
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    passed, failed = (passed + 1, failed) if cond else (passed, failed + 1)
-    print(("ok   " if cond else "FAIL ") + what)
-    return cond
 
 
 def run(cmd, **kw):
@@ -69,8 +60,7 @@ def main():
             check("greeting: hello from the job's env block" in logs,
                   "the Lua script sees the job's env (stdout)")
             check("alloc id: " + alloc["ID"] in logs, "the Lua script sees NOMAD_ALLOC_ID")
-            check("Exit Code: 0" in agent.cli("alloc", "status", alloc["ID"]).stdout,
-                  "alloc status shows Exit Code: 0")
+            check_exit_code(agent, alloc, 0)
         finally:
             agent.stop()
     except Exception:
@@ -78,8 +68,7 @@ def main():
         check(False, "vendor module e2e raised")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+    return finish()
 
 
 if __name__ == "__main__":

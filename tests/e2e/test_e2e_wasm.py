@@ -19,51 +19,15 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
-import traceback
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from nomad_agent import NomadAgent, build_nomad  # noqa: E402
-from test_e2e_python import our_processes  # noqa: E402
-
-EXAMPLES = os.path.join(HERE, "..", "..", "examples", "jobs")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_util import (EXAMPLES, check, check_exit_code, check_nothing_left,  # noqa: E402
+                      check_refused, finish, new_agent, nomad_binary, refused_job, run_tests,
+                      usage_ok, write_job)
 
 # Inline code is refused by the wasm backend, naming the field.
-INLINE_CODE_JOB = """
-job "wasm-inline" {
-  type = "batch"
-  group "bad" {
-    restart {
-      attempts = 0
-    }
-    reschedule {
-      attempts  = 0
-      unlimited = false
-    }
-    task "bad" {
-      driver = "elide"
-      config {
-        language = "wasm"
-        code     = "(module (func (export \\"_start\\")))"
-      }
-    }
-  }
-}
-"""
-
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok   " + what)
-    else:
-        failed += 1
-        print("FAIL " + what)
-    return cond
+INLINE_CODE_JOB = refused_job("wasm-inline", language="wasm",
+                              code='(module (func (export "_start")))')
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -96,16 +60,7 @@ def write_ini(directory, engine, binary):
 
 def run_job(agent, path, url):
     """`nomad job run -detach -var wasm_url=<url>`; returns the job ID."""
-    agent.cli("job", "run", "-detach", "-var", "wasm_url=" + url, path)
-    with open(path) as f:
-        for line in f:
-            if line.startswith("job "):
-                return line.split('"')[1]
-    raise RuntimeError("no job name in " + path)
-
-
-def alloc_text(agent, alloc):
-    return agent.cli("alloc", "status", alloc["ID"]).stdout
+    return agent.run_job(path, variables={"wasm_url": url})
 
 
 def test_fingerprint(agent, engine, binary):
@@ -146,8 +101,7 @@ def test_hello(agent, engine, base):
           "[%s] the module lists /local, the task dir preopened as / (%s)" % (engine, listing))
     check(err == "hello: this goes to stderr\n",
           "[%s] stderr is exactly the module's (no engine warnings): %r" % (engine, err))
-    check("Exit Code: 0" in alloc_text(agent, alloc), "[%s] alloc status shows Exit Code: 0" %
-          engine)
+    check_exit_code(agent, alloc, 0, "[%s] " % engine)
     # What does not depend on the agent (env values differ per alloc).
     return [l for l in lines if not l.startswith("env ")]
 
@@ -156,8 +110,7 @@ def test_exit(agent, engine, base):
     job = run_job(agent, os.path.join(EXAMPLES, "wasm-exit.nomad.hcl"), base + "/exit7.wasm")
     alloc = agent.wait_alloc(job, ("complete", "failed"))
     check(alloc["ClientStatus"] == "failed", "[%s] exit code 7 fails the allocation" % engine)
-    check("Exit Code: 7" in alloc_text(agent, alloc), "[%s] alloc status shows Exit Code: 7" %
-          engine)
+    check_exit_code(agent, alloc, 7, "[%s] " % engine)
     check(agent.logs(alloc["ID"], "exit") == "argc=1 argv[0]=exit7.wasm\n",
           "[%s] stdout of the exiting module" % engine)
     check(agent.logs(alloc["ID"], "exit", stderr=True) == "exiting with 7\n",
@@ -165,69 +118,31 @@ def test_exit(agent, engine, base):
 
 
 def test_inline_refused(agent, engine):
-    path = os.path.join(agent.dir, "wasm-inline.nomad.hcl")
-    with open(path, "w") as f:
-        f.write(INLINE_CODE_JOB)
-    job = agent.run_job(path)
-    alloc = agent.wait_alloc(job, ("failed",))
-    events = agent.events(alloc, "bad")
-    msgs = " | ".join(e.get("DisplayMessage", "") for e in events)
-    check(any(e["Type"] == "Driver Failure" for e in events),
-          "[%s] inline code: task events include Driver Failure" % engine)
-    check('field "code"' in msgs, "[%s] inline code: the event names field \"code\"" % engine)
+    check_refused(agent, write_job(agent, "wasm-inline.nomad.hcl", INLINE_CODE_JOB),
+                  "[%s] inline code" % engine, 'field "code"',
+                  named='the event names field "code"', status=False)
 
 
 def run_engine(nomad, plugin, engine, binary, base, workdir):
     """All checks on one agent configured for `engine`; the hello lines."""
     ini = write_ini(workdir, engine, binary)
-    agent = NomadAgent(nomad, plugin, plugin_config={"config_file": ini},
-                       keep=os.environ.get("ELIDE_E2E_KEEP") == "1")
-    hello = None
-    try:
-        agent.start()
-        for t in (lambda: test_fingerprint(agent, engine, binary),
-                  lambda: test_exit(agent, engine, base),
-                  lambda: test_inline_refused(agent, engine)):
-            try:
-                t()
-            except Exception:
-                traceback.print_exc()
-                check(False, "[%s] a test raised" % engine)
-        try:
-            hello = test_hello(agent, engine, base)
-        except Exception:
-            traceback.print_exc()
-            check(False, "[%s] test_hello raised" % engine)
-    except Exception:
-        traceback.print_exc()
-        check(False, "[%s] agent started" % engine)
-    finally:
-        if failed:
-            try:
-                with open(agent.log_path) as f:
-                    print("---- last agent log lines ----\n" + "".join(f.readlines()[-60:]))
-            except OSError:
-                pass
-        agent.stop()
-    return hello
-
-
-def check_nothing_left(plugin_binary):
-    deadline = time.time() + 10
-    while time.time() < deadline and our_processes(plugin_binary):
-        time.sleep(0.2)
-    left = our_processes(plugin_binary)
-    check(not left, "no plugin or monitor process left after the agents stopped %s" % left)
+    agent = new_agent(nomad, plugin, plugin_config={"config_file": ini})
+    raised = "[%s] a test raised" % engine
+    results = run_tests(agent, [(raised, test_fingerprint, agent, engine, binary),
+                                (raised, test_exit, agent, engine, base),
+                                (raised, test_inline_refused, agent, engine),
+                                ("[%s] test_hello raised" % engine, test_hello, agent, engine,
+                                 base)],
+                        started="[%s] agent started" % engine, print_log_path=False)
+    return results[-1] if results else None
 
 
 def main():
-    if len(sys.argv) != 4:
-        print("usage: test_e2e_wasm.py <nomad-driver-elide> <wasm fixture dir> "
-              "<install-wazero.sh>")
+    if not usage_ok(3, "test_e2e_wasm.py <nomad-driver-elide> <wasm fixture dir> "
+                       "<install-wazero.sh>"):
         return 2
     plugin, fixtures, installer = sys.argv[1:]
-    nomad = build_nomad()
-    print("nomad: " + nomad)
+    nomad = nomad_binary()
     wazero = install_wazero(installer)
     print("wazero: " + wazero)
     server, base = serve(fixtures)
@@ -241,9 +156,8 @@ def main():
     finally:
         server.shutdown()
         shutil.rmtree(workdir, ignore_errors=True)
-    check_nothing_left(plugin)
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+    check_nothing_left(plugin, after="the agents")
+    return finish()
 
 
 if __name__ == "__main__":
