@@ -57,18 +57,22 @@ unsigned long json_escape(char *out, unsigned long cap, const char *s) {
   return n;
 }
 
-/* Appends `"key":"value"` (with a leading comma) to buf at *used. */
+/* Appends `,"key":"value"` to buf at *used, always leaving valid JSON: a
+ * value that does not fit is cut (at an escape boundary), and a pair whose
+ * key does not fit is dropped. Keeps 2 bytes for the closing "}\n". */
 static void append_pair(char *buf, size_t cap, size_t *used, const char *key, const char *val) {
-  if (*used + 4 >= cap) return;
-  buf[(*used)++] = ',';
-  buf[(*used)++] = '"';
-  *used += json_escape(buf + *used, cap - *used - 3, key);
-  buf[(*used)++] = '"';
-  buf[(*used)++] = ':';
-  if (*used + 3 >= cap) return;
-  buf[(*used)++] = '"';
-  *used += json_escape(buf + *used, cap - *used - 2, val);
-  buf[(*used)++] = '"';
+  size_t room = cap - *used;
+  if (room < strlen(key) + 8 + 2) return;
+  size_t n = *used;
+  buf[n++] = ',';
+  buf[n++] = '"';
+  n += json_escape(buf + n, cap - n - 5, key); /* 5: '":"' + '"' + room for the value's NUL */
+  buf[n++] = '"';
+  buf[n++] = ':';
+  buf[n++] = '"';
+  n += json_escape(buf + n, cap - n - 3, val); /* 3: closing quote, then "}\n" */
+  buf[n++] = '"';
+  *used = n;
 }
 
 static void format_timestamp(char *out, size_t cap) {
@@ -95,8 +99,7 @@ void log_msg(log_level level, const char *msg, ...) {
     append_pair(buf, sizeof buf, &used, key, val ? val : "");
   }
   va_end(ap);
-  if (used + 2 > sizeof buf) used = sizeof buf - 2;
-  buf[used++] = '}';
+  buf[used++] = '}'; /* append_pair always leaves room for these two */
   buf[used++] = '\n';
   int saved = errno;
   ssize_t r = write(atomic_load(&out_fd), buf, used);
