@@ -38,6 +38,12 @@ typedef struct exec_spec {
   gid_t gid;
   const gid_t *groups;       /* supplementary groups, ngroups entries */
   size_t ngroups;
+  const char *stdin_path;    /* FIFO or regular file the task reads as stdin, opened read-only
+                                without following a final symlink; NULL or "" = /dev/null.
+                                Never created. For a FIFO the monitor also holds a write end
+                                until exec_close_stdin (or the task's end), so the task never
+                                sees EOF just because a writer (a restarting daemon) went
+                                away */
 } exec_spec;
 
 /* How a task ended. exit_code follows Nomad's convention: the exit status
@@ -50,6 +56,13 @@ typedef struct exec_result {
   char err[256];          /* non-empty when no real status could be obtained (exit_code is
                              then -1): the monitor died without an exit record, the record
                              is corrupt, or exec_destroy/exec_release came first */
+  /* Resource usage of the task's main process and the descendants it
+   * waited for (wait4's rusage, from the exit record); has_rusage is 0 for
+   * records of older monitors and when there is no record. */
+  int has_rusage;
+  uint64_t cpu_user_ns;
+  uint64_t cpu_system_ns;
+  uint64_t max_rss_bytes; /* peak RSS of the largest single process */
 } exec_result;
 
 typedef struct exec_task exec_task;
@@ -99,6 +112,11 @@ int exec_poll(exec_task *t, exec_result *out);
  * callback must not block. At most one callback per task; a second call
  * replaces the first if it has not fired yet. */
 void exec_on_exit(exec_task *t, void (*cb)(void *arg, const exec_result *r), void *arg);
+
+/* Lets the task see EOF on a FIFO stdin: the monitor closes its own write
+ * end (see exec_spec.stdin_path), so EOF comes once every other writer has
+ * closed too. Idempotent. Returns 0, or -ESRCH once the task has ended. */
+int exec_close_stdin(exec_task *t);
 
 /* Sends `sig` (0 = SIGINT), waits up to grace_ms for the task to end, then
  * SIGKILLs its process group, and waits for the end. Returns 0 with *out

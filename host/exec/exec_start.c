@@ -30,10 +30,11 @@ static const char *or_empty(const char *s) { return s ? s : ""; }
 
 static int serialize_spec(const exec_spec *s, spec_buf *out, char *err, size_t errlen) {
   size_t argc = count_strings(s->argv), envc = count_strings(s->envp);
-  const char *fixed[4] = {s->state_dir, s->cwd, or_empty(s->stdout_path),
-                          or_empty(s->stderr_path)};
+  const char *fixed[MON_SPEC_FIXED_STRINGS] = {s->state_dir, s->cwd, or_empty(s->stdin_path),
+                                               or_empty(s->stdout_path),
+                                               or_empty(s->stderr_path)};
   size_t strings_len = 0;
-  for (int i = 0; i < 4; i++) strings_len += strlen(fixed[i]) + 1;
+  for (int i = 0; i < MON_SPEC_FIXED_STRINGS; i++) strings_len += strlen(fixed[i]) + 1;
   for (size_t i = 0; i < argc; i++) strings_len += strlen(s->argv[i]) + 1;
   for (size_t i = 0; i < envc; i++) strings_len += strlen(s->envp[i]) + 1;
   size_t ngroups = s->set_user ? s->ngroups : 0;
@@ -63,7 +64,7 @@ static int serialize_spec(const exec_spec *s, spec_buf *out, char *err, size_t e
     memcpy(p, &g, sizeof g);
     p += sizeof g;
   }
-  for (int i = 0; i < 4; i++) p = stpcpy(p, fixed[i]) + 1;
+  for (int i = 0; i < MON_SPEC_FIXED_STRINGS; i++) p = stpcpy(p, fixed[i]) + 1;
   for (size_t i = 0; i < argc; i++) p = stpcpy(p, s->argv[i]) + 1;
   for (size_t i = 0; i < envc; i++) p = stpcpy(p, s->envp[i]) + 1;
   out->data = buf;

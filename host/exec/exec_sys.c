@@ -104,5 +104,9 @@ int sys_read_exit_record(const char *dir, exec_result *out) {
   out->signal = e.signal;
   out->oom_killed = e.oom_killed;
   out->finished_at_ns = e.finished_at_ns;
+  out->has_rusage = e.has_rusage;
+  out->cpu_user_ns = e.cpu_user_ns;
+  out->cpu_system_ns = e.cpu_system_ns;
+  out->max_rss_bytes = e.max_rss_bytes;
   return 0;
 }

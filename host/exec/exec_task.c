@@ -98,6 +98,8 @@ int exec_signal(exec_task *t, int sig) {
   return watch_send(t, sig);
 }
 
+int exec_close_stdin(exec_task *t) { return watch_send(t, MON_CMD_CLOSE_STDIN); }
+
 int exec_stop(exec_task *t, int sig, int grace_ms, exec_result *out) {
   if (sig == 0) sig = SIGINT;
   /* -ESRCH: it has ended (or its monitor is gone); the wait reports how. */

@@ -15,6 +15,10 @@ int exit_record_format(char *buf, size_t cap, const mon_exit *e) {
                    RECORD_HEADER "exit_code=%d\nsignal=%d\noom_killed=%d\nfinished_at_ns=%" PRId64
                                  "\ntask_pid=%" PRId32 "\n",
                    e->exit_code, e->signal, e->oom_killed, e->finished_at_ns, e->task_pid);
+  if (n >= 0 && (size_t)n < cap && e->has_rusage)
+    n += snprintf(buf + n, cap - (size_t)n,
+                  "cpu_user_ns=%" PRIu64 "\ncpu_system_ns=%" PRIu64 "\nmax_rss_bytes=%" PRIu64 "\n",
+                  e->cpu_user_ns, e->cpu_system_ns, e->max_rss_bytes);
   if (n < 0 || (size_t)n >= cap) return -ENOSPC;
   return n;
 }
@@ -53,6 +57,9 @@ int exit_record_parse(const char *buf, size_t len, mon_exit *out) {
     else if (KEY("finished_at_ns")) e.finished_at_ns = v, seen |= 4;
     else if (KEY("oom_killed")) e.oom_killed = v != 0;
     else if (KEY("task_pid")) e.task_pid = (int32_t)v;
+    else if (KEY("cpu_user_ns")) e.cpu_user_ns = v > 0 ? (uint64_t)v : 0, e.has_rusage = 1;
+    else if (KEY("cpu_system_ns")) e.cpu_system_ns = v > 0 ? (uint64_t)v : 0, e.has_rusage = 1;
+    else if (KEY("max_rss_bytes")) e.max_rss_bytes = v > 0 ? (uint64_t)v : 0, e.has_rusage = 1;
     /* unknown keys are skipped: later monitors may add fields */
 #undef KEY
     p = nl + 1;

@@ -34,6 +34,7 @@ static int host_spawn(void *task_ctx, const elide_spawn_spec *spec, elide_proc *
       .gid = ctx->gid,
       .groups = ctx->groups,
       .ngroups = ctx->ngroups,
+      .stdin_path = ctx->stdin_path,
   };
   exec_task *t = NULL;
   int rc = exec_start(&es, &t, err, errlen);

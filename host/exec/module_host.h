@@ -30,6 +30,7 @@ typedef struct spawn_context {
   const gid_t *groups;
   size_t ngroups;
   const attach_identity *attach; /* recovery only: what proc_attach re-attaches */
+  const char *stdin_path;        /* FIFO or file for the task's stdin; NULL = /dev/null */
 } spawn_context;
 
 extern const elide_host_services module_host_services;

@@ -10,7 +10,9 @@
 /* The monitor's fd on which it reads the spec and writes the reply. */
 #define MON_SPEC_FD 3
 
-#define MON_SPEC_MAGIC 0x314d4c45u /* "ELM1" little-endian */
+/* "ELM2" little-endian; "ELM1" specs had no stdin path. A monitor refuses
+ * a spec of another version (plugin and monitor ship together). */
+#define MON_SPEC_MAGIC 0x324d4c45u
 #define MON_SPEC_MAX (64u << 20)   /* bound on groups + strings */
 #define MON_MAX_GROUPS 65536u
 
@@ -20,8 +22,10 @@
 #define MON_CTL_SIGNAL 40
 /* Values carried by MON_CTL_SIGNAL: 0 < v < 65 forwards signal v to the
  * task's process group; MON_CMD_DESTROY kills everything the monitor parents,
- * reaps it and makes the monitor exit. */
+ * reaps it and makes the monitor exit; MON_CMD_CLOSE_STDIN closes the
+ * monitor's write end of a FIFO stdin (older monitors ignore it). */
 #define MON_CMD_DESTROY 0x10000
+#define MON_CMD_CLOSE_STDIN 0x10001
 
 /* Files in the task's state directory. */
 #define MON_EXIT_RECORD "exit"
@@ -29,8 +33,9 @@
 #define MON_LOG "monitor.log"
 
 /* Sent by the plugin, followed by ngroups uint32 gids, then strings_len
- * bytes of NUL-terminated strings: state_dir, cwd, stdout_path,
+ * bytes of NUL-terminated strings: state_dir, cwd, stdin_path, stdout_path,
  * stderr_path, argv[0..argc), envp[0..envc). Host byte order. */
+#define MON_SPEC_FIXED_STRINGS 5
 typedef struct mon_spec_hdr {
   uint32_t magic;
   uint32_t set_user;
@@ -57,6 +62,10 @@ typedef struct mon_exit {
   int oom_killed;
   int64_t finished_at_ns;
   int32_t task_pid;
+  int has_rusage; /* the three below were in the record */
+  uint64_t cpu_user_ns;
+  uint64_t cpu_system_ns;
+  uint64_t max_rss_bytes;
 } mon_exit;
 
 /* Formats `e` into buf; returns the length (< cap) or -ENOSPC. */

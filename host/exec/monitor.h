@@ -12,6 +12,7 @@
 typedef struct mon_spec {
   const char *state_dir;
   const char *cwd;
+  const char *stdin_path;  /* "" = /dev/null */
   const char *stdout_path; /* "" = /dev/null */
   const char *stderr_path;
   char **argv;
@@ -28,10 +29,16 @@ typedef struct mon_spec {
  * a message naming the stream and path in err. */
 int mon_open_output(const char *path, const char *what, char *err, size_t errlen);
 
-/* Forks the task with out_fd/err_fd as its fd 1/2 and waits until its execve
+/* Opens the task's stdin read-only (see exec_spec.stdin_path). Returns the
+ * fd (O_CLOEXEC); for a FIFO *keeper gets a write end of the same FIFO
+ * (O_CLOEXEC, so the task never holds it), else -1. On failure -errno with
+ * a message naming the path in err. */
+int mon_open_input(const char *path, int *keeper, char *err, size_t errlen);
+
+/* Forks the task with in_fd/out_fd/err_fd as its fd 0/1/2 and waits until its execve
  * succeeded (*pid set, 0 returned) or a setup step failed (the child is
  * reaped, -errno returned and err names the step). */
-int mon_spawn_task(const mon_spec *s, int out_fd, int err_fd, pid_t *pid, char *err,
+int mon_spawn_task(const mon_spec *s, int in_fd, int out_fd, int err_fd, pid_t *pid, char *err,
                    size_t errlen);
 
 #endif

@@ -8,7 +8,9 @@
  *  3. The monitor blocks SIGCHLD and MON_CTL_SIGNAL (read through a
  *     signalfd), ignores SIGPIPE, calls setsid(), becomes a child subreaper,
  *     sends its own diagnostics to <state_dir>/monitor.log (fd 2), opens the
- *     task's outputs, forks the task and waits on a CLOEXEC pipe for its
+ *     task's stdin (and, for a FIFO, a write end of its own that keeps the
+ *     task from seeing EOF until MON_CMD_CLOSE_STDIN or the task's end) and
+ *     outputs, forks the task and waits on a CLOEXEC pipe for its
  *     execve. It closes its copies of the outputs, writes one mon_reply on
  *     fd 3 (status 0 and the task pid, or -errno and a message naming the
  *     failed step and path, after which it exits 1 with nothing left) and
@@ -19,9 +21,10 @@
  *     guards of exec_monref.c). Value n in 1..64 forwards signal n to the task's
  *     process group, only while the task is an unreaped child of the monitor
  *     (so the group id cannot have been reused); MON_CMD_DESTROY SIGKILLs the
- *     group and every process the monitor parents, reaps them all and exits.
+ *     group and every process the monitor parents, reaps them all and exits;
+ *     MON_CMD_CLOSE_STDIN closes the monitor's write end of a FIFO stdin.
  *  5. When the main task process is reaped, the monitor writes
- *     <state_dir>/exit (exit.tmp, fsync, rename, fsync of the directory;
+ *     <state_dir>/exit (with the task's rusage) (exit.tmp, fsync, rename, fsync of the directory;
  *     format in exit_record.c). It keeps reaping reparented descendants and
  *     exits 0 once it has no children left.
  * If the monitor dies, the task gets SIGKILL (PR_SET_PDEATHSIG), and the
@@ -38,6 +41,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -49,11 +53,12 @@ _Static_assert(sizeof(mon_reply) <= 512, "the reply must be written atomically")
 
 /* The monitor's whole state. */
 static struct {
-  int dir_fd; /* the state directory */
-  int sig_fd; /* signalfd for SIGCHLD and MON_CTL_SIGNAL */
+  int dir_fd;   /* the state directory */
+  int sig_fd;   /* signalfd for SIGCHLD and MON_CTL_SIGNAL */
+  int stdin_keeper; /* our write end of a FIFO stdin, until MON_CMD_CLOSE_STDIN */
   pid_t task_pid;
   int task_reaped;
-} M = {-1, -1, 0, 0};
+} M = {-1, -1, -1, 0, 0};
 
 static int64_t realtime_ns(void) {
   struct timespec ts;
@@ -143,15 +148,17 @@ static int read_spec(mon_spec *s, void **map, size_t *map_len, char *err, size_t
     return rc;
   }
   strs[h.strings_len] = '\0';
-  /* Exactly 4 + argc + envc NUL-terminated strings, nothing after them. */
-  size_t want = 4 + (size_t)h.argc + h.envc, got = 0, off = 0;
-  const char *fixed[4] = {"", "", "", ""};
+  /* Exactly MON_SPEC_FIXED_STRINGS + argc + envc NUL-terminated strings,
+   * nothing after them. */
+  const size_t nfixed = MON_SPEC_FIXED_STRINGS;
+  size_t want = nfixed + (size_t)h.argc + h.envc, got = 0, off = 0;
+  const char *fixed[MON_SPEC_FIXED_STRINGS] = {"", "", "", "", ""};
   while (off < h.strings_len && got < want) {
     char *str = strs + off;
     size_t sl = strnlen(str, h.strings_len - off);
     if (off + sl == h.strings_len) break; /* unterminated */
-    if (got < 4) fixed[got] = str;
-    else ptrs[got - 4 < h.argc ? got - 4 : got - 4 + 1] = str;
+    if (got < nfixed) fixed[got] = str;
+    else ptrs[got - nfixed < h.argc ? got - nfixed : got - nfixed + 1] = str;
     off += sl + 1;
     got++;
   }
@@ -164,8 +171,9 @@ static int read_spec(mon_spec *s, void **map, size_t *map_len, char *err, size_t
   ptrs[h.argc + 1 + h.envc] = NULL;
   *s = (mon_spec){.state_dir = fixed[0],
                   .cwd = fixed[1],
-                  .stdout_path = fixed[2],
-                  .stderr_path = fixed[3],
+                  .stdin_path = fixed[2],
+                  .stdout_path = fixed[3],
+                  .stderr_path = fixed[4],
                   .argv = ptrs,
                   .envp = ptrs + h.argc + 1,
                   .set_user = h.set_user != 0,
@@ -191,8 +199,13 @@ static int write_all(int fd, const char *p, size_t len) {
 
 /* Atomically replaces <state_dir>/exit; durable before the plugin can see
  * it, so a crash of the machine cannot leave a half-written record. */
-static void write_exit_record(int status) {
+static void write_exit_record(int status, const struct rusage *ru) {
   mon_exit e = {0};
+  e.has_rusage = 1;
+  e.cpu_user_ns = (uint64_t)ru->ru_utime.tv_sec * 1000000000u + (uint64_t)ru->ru_utime.tv_usec * 1000u;
+  e.cpu_system_ns =
+      (uint64_t)ru->ru_stime.tv_sec * 1000000000u + (uint64_t)ru->ru_stime.tv_usec * 1000u;
+  e.max_rss_bytes = ru->ru_maxrss > 0 ? (uint64_t)ru->ru_maxrss * 1024u : 0; /* KiB on Linux */
   if (WIFSIGNALED(status)) {
     e.signal = WTERMSIG(status);
     e.exit_code = 128 + e.signal;
@@ -203,7 +216,7 @@ static void write_exit_record(int status) {
   e.task_pid = M.task_pid;
   mlog("task %d exited: exit_code=%d signal=%d", (int)M.task_pid, e.exit_code, e.signal);
 
-  char buf[256];
+  char buf[512];
   int n = exit_record_format(buf, sizeof buf, &e);
   int fd = openat(M.dir_fd, MON_EXIT_RECORD_TMP,
                   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -216,10 +229,13 @@ static void write_exit_record(int status) {
   if (rc < 0) mlog("cannot write the exit record: %s", strerror(-rc));
 }
 
-static void note_reaped(pid_t pid, int status) {
+static void note_reaped(pid_t pid, int status, const struct rusage *ru) {
   if (pid == M.task_pid && !M.task_reaped) {
     M.task_reaped = 1;
-    write_exit_record(status);
+    /* Nobody can read the task's stdin any more. */
+    if (M.stdin_keeper >= 0) close(M.stdin_keeper);
+    M.stdin_keeper = -1;
+    write_exit_record(status, ru);
   }
 }
 
@@ -227,9 +243,10 @@ static void note_reaped(pid_t pid, int status) {
 static int reap_children(void) {
   for (;;) {
     int st;
-    pid_t p = waitpid(-1, &st, WNOHANG | __WALL);
+    struct rusage ru;
+    pid_t p = wait4(-1, &st, WNOHANG | __WALL, &ru);
     if (p > 0) {
-      note_reaped(p, st);
+      note_reaped(p, st, &ru);
       continue;
     }
     if (p == 0) return 1;
@@ -278,9 +295,10 @@ static _Noreturn void destroy(void) {
     if (!M.task_reaped) kill(-M.task_pid, SIGKILL);
     kill_children();
     int st;
-    pid_t p = waitpid(-1, &st, __WALL);
+    struct rusage ru;
+    pid_t p = wait4(-1, &st, __WALL, &ru);
     if (p > 0) {
-      note_reaped(p, st);
+      note_reaped(p, st, &ru);
       continue;
     }
     if (errno == EINTR) continue;
@@ -316,6 +334,10 @@ static _Noreturn void event_loop(void) {
       } else if (si[i].ssi_signo == MON_CTL_SIGNAL && si[i].ssi_code == SI_QUEUE) {
         int v = si[i].ssi_int;
         if (v == MON_CMD_DESTROY) destroy();
+        if (v == MON_CMD_CLOSE_STDIN && M.stdin_keeper >= 0) {
+          close(M.stdin_keeper);
+          M.stdin_keeper = -1;
+        }
         if (v > 0 && v < NSIG) forward(v);
       }
     }
@@ -376,6 +398,8 @@ int main(void) {
     fail_start(rc, err);
   }
 
+  int in_fd = mon_open_input(s.stdin_path, &M.stdin_keeper, err, sizeof err);
+  if (in_fd < 0) fail_start(in_fd, err);
   int out_fd = mon_open_output(s.stdout_path, "stdout", err, sizeof err);
   if (out_fd < 0) fail_start(out_fd, err);
   int err_fd = mon_open_output(s.stderr_path, "stderr", err, sizeof err);
@@ -384,9 +408,10 @@ int main(void) {
   mon_reply r;
   memset(&r, 0, sizeof r);
   r.started_at_ns = realtime_ns();
-  rc = mon_spawn_task(&s, out_fd, err_fd, &M.task_pid, err, sizeof err);
-  /* Only the task holds the outputs now: the reader sees EOF when the task
+  rc = mon_spawn_task(&s, in_fd, out_fd, err_fd, &M.task_pid, err, sizeof err);
+  /* Only the task holds its stdio now: the reader sees EOF when the task
    * and its descendants are done with them. */
+  close(in_fd);
   close(out_fd);
   close(err_fd);
   if (rc < 0) fail_start(rc, err);

@@ -1,4 +1,4 @@
-/* elide-monitor: opening the task's stdout/stderr and starting the task
+/* elide-monitor: opening the task's stdin/stdout/stderr and starting the task
  * process (fork, set-up in the child, execve, failure report over a CLOEXEC
  * pipe). */
 #include "monitor.h"
@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,6 +81,40 @@ int mon_open_output(const char *path, const char *what, char *err, size_t errlen
   return fd;
 }
 
+int mon_open_input(const char *path, int *keeper, char *err, size_t errlen) {
+  *keeper = -1;
+  if (!path || !*path) path = "/dev/null";
+  /* Non-blocking: a FIFO without a writer would block a plain open. */
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    int e = errno;
+    snprintf(err, errlen, "cannot open stdin %s: %s", path, strerror(e));
+    return -e;
+  }
+  struct stat st;
+  int e = 0;
+  if (fstat(fd, &st) < 0) {
+    e = errno;
+  } else if (S_ISFIFO(st.st_mode)) {
+    /* The same FIFO through our own descriptor (no second path lookup);
+     * opening a write end succeeds at once since we hold a read end. */
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    *keeper = open(self, O_WRONLY | O_CLOEXEC | O_NONBLOCK);
+    if (*keeper < 0) e = errno;
+  }
+  int fl = e ? 0 : fcntl(fd, F_GETFL);
+  if (!e && (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)) e = errno;
+  if (e) {
+    snprintf(err, errlen, "cannot open stdin %s: %s", path, strerror(e));
+    if (*keeper >= 0) close(*keeper);
+    *keeper = -1;
+    close(fd);
+    return -e;
+  }
+  return fd;
+}
+
 /* Marks every fd from 3 up close-on-exec: close_range() where the kernel
  * has CLOSE_RANGE_CLOEXEC (5.11), else one by one from /proc/self/fd. */
 static int cloexec_from_3(void) {
@@ -104,8 +139,8 @@ static _Noreturn void child_fail(int pipe_fd, int step) {
 
 /* Runs in the forked child (the monitor is single-threaded, so any libc
  * call is safe here). Never returns. */
-static _Noreturn void child_exec(const mon_spec *s, int out_fd, int err_fd, int pipe_fd,
-                                 pid_t monitor) {
+static _Noreturn void child_exec(const mon_spec *s, int in_fd, int out_fd, int err_fd,
+                                 int pipe_fd, pid_t monitor) {
   /* The monitor blocks and ignores signals for itself; the task starts
    * clean. SIG_IGN and the mask would otherwise survive execve. */
   struct sigaction dfl;
@@ -119,7 +154,8 @@ static _Noreturn void child_exec(const mon_spec *s, int out_fd, int err_fd, int 
 
   /* Own process group: signals go to the task's whole group. */
   if (setpgid(0, 0) < 0) child_fail(pipe_fd, STEP_SETPGID);
-  if (dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) child_fail(pipe_fd, STEP_STDIO);
+  if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+    child_fail(pipe_fd, STEP_STDIO);
 
   if (s->set_user) {
     if (setgroups(s->ngroups, s->groups) < 0) child_fail(pipe_fd, STEP_GROUPS);
@@ -147,7 +183,7 @@ static void describe_failure(const mon_spec *s, const child_failure *f, char *er
   switch (f->step) {
   case STEP_SIGNALS: snprintf(err, errlen, "cannot reset the signal mask: %s", why); break;
   case STEP_SETPGID: snprintf(err, errlen, "cannot create a process group: %s", why); break;
-  case STEP_STDIO: snprintf(err, errlen, "cannot set up stdout/stderr: %s", why); break;
+  case STEP_STDIO: snprintf(err, errlen, "cannot set up stdin/stdout/stderr: %s", why); break;
   case STEP_GROUPS:
     snprintf(err, errlen, "cannot set %zu supplementary groups: %s", s->ngroups, why);
     break;
@@ -161,7 +197,7 @@ static void describe_failure(const mon_spec *s, const child_failure *f, char *er
   }
 }
 
-int mon_spawn_task(const mon_spec *s, int out_fd, int err_fd, pid_t *pid, char *err,
+int mon_spawn_task(const mon_spec *s, int in_fd, int out_fd, int err_fd, pid_t *pid, char *err,
                    size_t errlen) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0) {
@@ -180,7 +216,7 @@ int mon_spawn_task(const mon_spec *s, int out_fd, int err_fd, pid_t *pid, char *
   }
   if (child == 0) {
     close(p[0]);
-    child_exec(s, out_fd, err_fd, p[1], self);
+    child_exec(s, in_fd, out_fd, err_fd, p[1], self);
   }
   close(p[1]);
   /* EOF: execve closed the pipe, the program runs. A record: it failed. */

@@ -77,6 +77,7 @@ struct rpc_call {
   const rpc_method *method; /* NULL: catch-all request for unknown methods */
   atomic_int refs;
   _Atomic(void *) user;
+  void (*_Atomic drain)(rpc_call *); /* rpc_call_on_drain */
 
   /* Worker-only state (never touched by foreign threads). */
   gpr_timespec deadline; /* filled by the core; unused (handlers have no deadline API) */
@@ -292,6 +293,7 @@ static bool request_one(worker *w, const rpc_method *m) {
   c->method = m;
   atomic_init(&c->refs, 1);
   atomic_init(&c->user, NULL);
+  atomic_init(&c->drain, NULL);
   pthread_mutex_init(&c->mu, NULL);
   grpc_metadata_array_init(&c->req_md);
   c->t_new = (call_tag){TAG_NEW, c};
@@ -427,7 +429,15 @@ static void on_send(rpc_call *c, bool ok) {
   if (c->in_flight) grpc_byte_buffer_destroy(c->in_flight);
   c->in_flight = NULL;
   if (!ok && !c->broken) mark_broken(c);
+  bool drained = ok && !c->q_head && !c->status_started && !c->finish_requested && !c->closed &&
+                 !c->broken;
   pthread_mutex_unlock(&c->mu);
+  void (*drain)(rpc_call *) = atomic_load(&c->drain);
+  if (drained && drain) { /* dispatch pumps whatever it queued */
+    c->in_callback = true;
+    drain(c);
+    c->in_callback = false;
+  }
 }
 
 static void on_close(rpc_call *c) {
@@ -734,6 +744,10 @@ void rpc_call_ref(rpc_call *c) {
 
 void rpc_call_unref(rpc_call *c) {
   if (c && atomic_fetch_sub(&c->refs, 1) == 1) call_free_shell(c);
+}
+
+void rpc_call_on_drain(rpc_call *c, void (*fn)(rpc_call *call)) {
+  atomic_store(&c->drain, fn);
 }
 
 void rpc_call_set_user(rpc_call *c, void *user) {

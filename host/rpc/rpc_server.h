@@ -95,6 +95,14 @@ int rpc_call_is_done(rpc_call *call);
 void rpc_call_ref(rpc_call *call);
 void rpc_call_unref(rpc_call *call);
 
+/* Flow control for server streams: `fn` runs on the call's worker thread
+ * each time a reply message has been sent and no other reply is queued
+ * (not after the status), so a producer can keep a bounded number of
+ * messages queued and send more from here instead of queueing a whole
+ * backlog. Set it before the first rpc_send (normally in on_message); NULL
+ * turns it off. Not called once the call is over. Any thread. */
+void rpc_call_on_drain(rpc_call *call, void (*fn)(rpc_call *call));
+
 /* Per-call handler data. Set and read from any thread; the framework never
  * touches it (free it in on_done or when your last reference goes). */
 void rpc_call_set_user(rpc_call *call, void *user);

@@ -6,7 +6,7 @@ target_link_libraries(exec_test_util PUBLIC elide_exec Threads::Threads PRIVATE 
 target_compile_definitions(exec_test_util PRIVATE
   ELIDE_TEST_MONITOR="$<TARGET_FILE:elide-monitor>")
 
-foreach(t test_exec test_exec_monitor test_exec_recover)
+foreach(t test_exec test_exec_monitor test_exec_recover test_exec_stdin)
   add_executable(${t} ${CMAKE_CURRENT_LIST_DIR}/${t}.c)
   target_link_libraries(${t} PRIVATE exec_test_util elide_exec elide_warnings)
   if(ELIDE_SANITIZE)

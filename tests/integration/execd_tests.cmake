@@ -1,0 +1,38 @@
+# Integration tests of elide-execd: the daemon binary started with its own
+# INI, work_root and unix socket, driven over gRPC by C clients and by an
+# independent Python grpcio client generated from the proto at test time.
+add_library(execd_harness STATIC ${CMAKE_CURRENT_LIST_DIR}/execd_harness.c)
+target_link_libraries(execd_harness PUBLIC elide_rpc elide_proto PRIVATE elide_warnings)
+target_include_directories(execd_harness PUBLIC ${CMAKE_CURRENT_LIST_DIR})
+target_compile_definitions(execd_harness PRIVATE
+  EXECD_BINARY="$<TARGET_FILE:elide-execd>"
+  MODULE_DIR="${ELIDE_BUILD_MODULEDIR}")
+
+foreach(t test_execd_api test_execd_errors test_execd_restart)
+  add_executable(${t} ${CMAKE_CURRENT_LIST_DIR}/${t}.c)
+  target_link_libraries(${t} PRIVATE execd_harness elide_warnings)
+  target_compile_definitions(${t} PRIVATE
+    MODULE_DIR_FOR_TESTS="${ELIDE_BUILD_MODULEDIR}"
+    EXAMPLE_EXECD_INI="${CMAKE_SOURCE_DIR}/examples/execd.ini"
+    EXAMPLE_SERVICE="${CMAKE_SOURCE_DIR}/examples/elide-execd.service")
+  add_dependencies(${t} elide-execd elide-monitor elide_python js)
+  string(REPLACE "test_execd_" "integration.execd_" name ${t})
+  add_test(NAME ${name} COMMAND ${t})
+  set_tests_properties(${name} PROPERTIES TIMEOUT 300 LABELS "integration;execd")
+endforeach()
+
+# The Python grpcio client (Debian's python3-grpcio under /usr/bin/python3),
+# with stubs generated from the proto by protoc + grpc_python_plugin.
+find_program(GRPC_PYTHON_PLUGIN grpc_python_plugin)
+find_program(PROTOC protoc)
+if(GRPC_PYTHON_PLUGIN AND PROTOC)
+  add_test(NAME integration.execd_python
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/execd_python_client.py
+      --daemon $<TARGET_FILE:elide-execd> --module-dir ${ELIDE_BUILD_MODULEDIR}
+      --proto-dir ${CMAKE_SOURCE_DIR}/proto --protoc ${PROTOC} --plugin ${GRPC_PYTHON_PLUGIN})
+  set_tests_properties(integration.execd_python PROPERTIES TIMEOUT 300
+    LABELS "integration;execd")
+else()
+  message(WARNING "protoc or grpc_python_plugin missing (tests/install-deps.sh installs "
+                  "protobuf-compiler-grpc): the Python client test of elide-execd is skipped")
+endif()
