@@ -7,24 +7,14 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include "env_filter.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* The same list as the plugin's: variables that change what code the
- * dynamic loader or libc runs never reach an execution. */
-static int env_denied(const char *name) {
-  static const char *const denied[] = {"GCONV_PATH", "GLIBC_TUNABLES", "MALLOC_TRACE",
-                                       "LOCPATH",    "NLSPATH",        "HOSTALIASES",
-                                       "RESOLV_HOST_CONF", NULL};
-  if (strncmp(name, "LD_", 3) == 0) return 1;
-  for (const char *const *d = denied; *d; d++)
-    if (strcmp(name, *d) == 0) return 1;
-  return 0;
-}
 
 static int fail(grpc_status_code *code, grpc_status_code c, int rc) {
   *code = c;
@@ -212,7 +202,7 @@ static int build_env(const ExecRequest *r, prepared *p, grpc_status_code *code, 
       snprintf(err, errlen, "field \"env\": \"%s\" is not a variable name", k);
       return fail(code, GRPC_STATUS_INVALID_ARGUMENT, -EINVAL);
     }
-    if (env_denied(k)) {
+    if (env_name_is_denied(k)) {
       log_msg(LOG_DEBUG, "dropping a loader variable from the environment", "execution_id",
               r->execution_id, "variable", k, NULL);
       continue;

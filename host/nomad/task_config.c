@@ -23,16 +23,6 @@ const cty_field task_config_fields[] = {
 };
 const size_t task_config_nfields = TC_COUNT;
 
-int env_name_is_denied(const char *name) {
-  static const char *const denied[] = {"GCONV_PATH", "GLIBC_TUNABLES", "MALLOC_TRACE",
-                                       "LOCPATH",    "NLSPATH",        "HOSTALIASES",
-                                       "RESOLV_HOST_CONF", NULL};
-  if (strncmp(name, "LD_", 3) == 0) return 1;
-  for (const char *const *d = denied; *d; d++)
-    if (strcmp(name, *d) == 0) return 1;
-  return 0;
-}
-
 void task_request_free(task_request *r) {
   if (r->values) cty_values_free(r->values, r->schema->nfields);
   free(r->values);

@@ -7,6 +7,7 @@
 
 #include "cty.h"
 #include "elide_module.h"
+#include "env_filter.h"
 #include "nomad/driver.pb-c.h"
 
 #include <limits.h>
@@ -52,8 +53,5 @@ int task_request_options(task_request *r, const struct loaded_module *m, char *e
                          size_t errlen);
 void task_request_free(task_request *r);
 
-/* 1 if `name` (a variable name) must not reach a task: dynamic-loader and
- * libc variables that change what code runs (LD_*, GLIBC_TUNABLES, ...). */
-int env_name_is_denied(const char *name);
 
 #endif
