@@ -4,6 +4,7 @@
  * Exports only the module entry symbol. */
 #include "elide_module.h"
 #include "host_passthrough.h"
+#include "runtime_probe.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -57,50 +58,19 @@ static int js_init(const elide_host_services *host, const elide_module_config *c
   return 0;
 }
 
-/* `node --version` prints "v20.19.2"; *out gets "20.19.2". */
-static int read_version(js_state *st, char *out, size_t outlen, char *why, size_t whylen) {
-  /* Checked first so that a missing runtime reads as such, not as the
-   * exit status of a failed exec. */
-  if (access(st->runtime, X_OK) != 0) {
-    snprintf(why, whylen, "%s: %s", st->runtime, strerror(errno));
-    return -1;
-  }
-  const char *argv[] = {st->runtime, "--version", NULL};
-  char buf[256];
-  int code = 0;
-  if (st->host->run_capture(argv, 5000, buf, sizeof buf, &code, why, whylen) != 0) return -1;
-  buf[strcspn(buf, "\r\n")] = '\0';
-  if (code != 0) {
-    snprintf(why, whylen, "%s --version exited with %d: %s", st->runtime, code, buf);
-    return -1;
-  }
-  if (buf[0] != 'v' || buf[1] < '0' || buf[1] > '9') {
-    snprintf(why, whylen, "%s --version printed \"%s\", not a node version", st->runtime, buf);
-    return -1;
-  }
-  snprintf(out, outlen, "%s", buf + 1);
-  return 0;
-}
-
-static void add_attr(elide_fingerprint *fp, const char *key, const char *value) {
-  if (fp->nattrs >= ELIDE_MAX_ATTRS) return;
-  snprintf(fp->attrs[fp->nattrs].key, sizeof fp->attrs[0].key, "%s", key);
-  snprintf(fp->attrs[fp->nattrs].value, sizeof fp->attrs[0].value, "%s", value);
-  fp->nattrs++;
-}
-
 static int js_fingerprint(void *state, elide_fingerprint *fp) {
   js_state *st = state;
   char version[64], why[sizeof fp->description];
   memset(fp, 0, sizeof *fp);
-  add_attr(fp, "runtime", st->runtime);
-  if (read_version(st, version, sizeof version, why, sizeof why) != 0) {
+  fingerprint_attr(fp, "runtime", st->runtime);
+  if (runtime_version(st->host, st->runtime, "v", "node", version, sizeof version, why,
+                      sizeof why) != 0) {
     fp->healthy = 0;
     snprintf(fp->description, sizeof fp->description, "js runtime unusable: %s", why);
     return 0;
   }
   fp->healthy = 1;
-  add_attr(fp, "version", version);
+  fingerprint_attr(fp, "version", version);
   return 0;
 }
 

@@ -20,6 +20,7 @@
 #include "elf_symbols.h"
 #include "elide_module.h"
 #include "host_passthrough.h"
+#include "runtime_probe.h"
 #include "signature.h"
 
 #include <dlfcn.h>
@@ -151,13 +152,6 @@ static int nat_init(const elide_host_services *host, const elide_module_config *
   return 0;
 }
 
-static void add_attr(elide_fingerprint *fp, const char *key, const char *value) {
-  if (fp->nattrs >= ELIDE_MAX_ATTRS) return;
-  snprintf(fp->attrs[fp->nattrs].key, sizeof fp->attrs[0].key, "%s", key);
-  snprintf(fp->attrs[fp->nattrs].value, sizeof fp->attrs[0].value, "%s", value);
-  fp->nattrs++;
-}
-
 /* `runner --version` prints "elide-native-runner 0.1.0 libffi 3.4.4"; the
  * libffi version is the runtime's version. Running it also proves the
  * runner's own shared libraries (libffi) load. */
@@ -189,14 +183,14 @@ static int nat_fingerprint(void *state, elide_fingerprint *fp) {
   nat_state *st = state;
   char version[64], why[sizeof fp->description];
   memset(fp, 0, sizeof *fp);
-  add_attr(fp, "runtime", st->runner);
+  fingerprint_attr(fp, "runtime", st->runner);
   if (read_version(st, version, sizeof version, why, sizeof why) != 0) {
     fp->healthy = 0;
     snprintf(fp->description, sizeof fp->description, "native runner unusable: %s", why);
     return 0;
   }
   fp->healthy = 1;
-  add_attr(fp, "version", version);
+  fingerprint_attr(fp, "version", version);
   return 0;
 }
 

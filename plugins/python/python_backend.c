@@ -3,6 +3,7 @@
  * host's supervisor. Exports only the module entry symbol. */
 #include "elide_module.h"
 #include "host_passthrough.h"
+#include "runtime_probe.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -40,44 +41,19 @@ static int py_init(const elide_host_services *host, const elide_module_config *c
   return 0;
 }
 
-/* `runtime --version` prints "Python 3.11.2". */
-static int read_version(py_state *st, char *out, size_t outlen, char *why, size_t whylen) {
-  const char *argv[] = {st->runtime, "--version", NULL};
-  char buf[256];
-  int code = 0;
-  if (st->host->run_capture(argv, 5000, buf, sizeof buf, &code, why, whylen) != 0) return -1;
-  buf[strcspn(buf, "\r\n")] = '\0';
-  if (code != 0) {
-    snprintf(why, whylen, "%s --version exited with %d: %s", st->runtime, code, buf);
-    return -1;
-  }
-  if (strncmp(buf, "Python ", 7) != 0) {
-    snprintf(why, whylen, "%s --version printed \"%s\", not a Python version", st->runtime, buf);
-    return -1;
-  }
-  snprintf(out, outlen, "%s", buf + 7);
-  return 0;
-}
-
-static void add_attr(elide_fingerprint *fp, const char *key, const char *value) {
-  if (fp->nattrs >= ELIDE_MAX_ATTRS) return;
-  snprintf(fp->attrs[fp->nattrs].key, sizeof fp->attrs[0].key, "%s", key);
-  snprintf(fp->attrs[fp->nattrs].value, sizeof fp->attrs[0].value, "%s", value);
-  fp->nattrs++;
-}
-
 static int py_fingerprint(void *state, elide_fingerprint *fp) {
   py_state *st = state;
   char version[64], why[sizeof fp->description];
   memset(fp, 0, sizeof *fp);
-  add_attr(fp, "runtime", st->runtime);
-  if (read_version(st, version, sizeof version, why, sizeof why) != 0) {
+  fingerprint_attr(fp, "runtime", st->runtime);
+  if (runtime_version(st->host, st->runtime, "Python ", "Python", version, sizeof version, why,
+                      sizeof why) != 0) {
     fp->healthy = 0;
     snprintf(fp->description, sizeof fp->description, "python runtime unusable: %s", why);
     return 0;
   }
   fp->healthy = 1;
-  add_attr(fp, "version", version);
+  fingerprint_attr(fp, "version", version);
   return 0;
 }
 

@@ -28,6 +28,7 @@
  * the task's user and cgroup, as for every other backend. */
 #include "elide_module.h"
 #include "host_passthrough.h"
+#include "runtime_probe.h"
 #include "wasm_engines.h"
 
 #include <errno.h>
@@ -102,13 +103,6 @@ static int wasm_init(const elide_host_services *host, const elide_module_config 
   return 0;
 }
 
-static void add_attr(elide_fingerprint *fp, const char *key, const char *value) {
-  if (fp->nattrs >= ELIDE_MAX_ATTRS) return;
-  snprintf(fp->attrs[fp->nattrs].key, sizeof fp->attrs[0].key, "%s", key);
-  snprintf(fp->attrs[fp->nattrs].value, sizeof fp->attrs[0].value, "%s", value);
-  fp->nattrs++;
-}
-
 /* Runs `<binary> <version_arg>` and checks the engine's minimum version. */
 static int read_version(wasm_state *st, const char *binary, char *out, size_t outlen, char *why,
                         size_t whylen) {
@@ -139,15 +133,15 @@ static int wasm_fingerprint(void *state, elide_fingerprint *fp) {
   memset(fp, 0, sizeof *fp);
   int found = wasm_engine_resolve(st->engine, st->engine_path, st->home, binary, sizeof binary,
                                   why, sizeof why);
-  add_attr(fp, "engine", st->engine->name);
-  add_attr(fp, "runtime", binary);
+  fingerprint_attr(fp, "engine", st->engine->name);
+  fingerprint_attr(fp, "runtime", binary);
   if (!found || read_version(st, binary, version, sizeof version, why, sizeof why) != 0) {
     snprintf(fp->description, sizeof fp->description, "wasm engine %s unusable: %s",
              st->engine->name, why);
     return 0;
   }
   fp->healthy = 1;
-  add_attr(fp, "version", version);
+  fingerprint_attr(fp, "version", version);
   return 0;
 }
 
