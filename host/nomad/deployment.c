@@ -24,7 +24,7 @@ static const elide_key driver_keys[] = {
 };
 
 /* [daemon] keys: the execution daemon's address, used by backends in
- * `mode = daemon` (not available in this version). */
+ * `mode = daemon` (the plugin block's daemon_endpoint overrides it). */
 static const elide_key daemon_keys[] = {
     {"endpoint", ELIDE_VALUE_STRING, 0, NULL,
      "address of elide-execd: unix:/path or host:port"},
@@ -74,7 +74,8 @@ static const char *override_for(const plugin_config *cfg, const char *module, co
   return NULL;
 }
 
-/* Every module_options key must name a loaded module and one of its keys. */
+/* Every module_options key must name a loaded module and one of its keys
+ * (or the host's `mode`). */
 static int check_overrides(const plugin *p, const plugin_config *cfg, char *err, size_t errlen) {
   for (size_t i = 0; i < cfg->nmodule_options; i++) {
     const char *k = cfg->module_options[i].key;
@@ -83,6 +84,7 @@ static int check_overrides(const plugin *p, const plugin_config *cfg, char *err,
       const elide_module_descriptor *d = p->modules.mods[m].desc;
       size_t ml = d ? strlen(d->name) : 0;
       if (!d || strncmp(k, d->name, ml) || k[ml] != '.') continue;
+      found = !strcmp(k + ml + 1, mode_key.name);
       for (size_t c = 0; c < d->nconfig_keys && !found; c++)
         found = !strcmp(k + ml + 1, d->config_keys[c].name);
     }
@@ -100,18 +102,62 @@ static const char *override_hook(void *arg, const char *module, const char *key)
   return override_for(arg, module, key);
 }
 
-/* module_config hook: only `mode = local` exists in this version. */
+/* The INI's [daemon] endpoint when the plugin block has none. */
+static int resolve_endpoint(plugin_config *cfg, const ini_doc *doc, char *err, size_t errlen) {
+  cfg->ndaemon_modules = 0;
+  if (cfg->daemon_endpoint[0] || !doc) return 0;
+  size_t n = 0;
+  const elide_value *d = ini_section_values(doc, "daemon", NULL, &n);
+  const elide_value *ep = d ? elide_value_find(d, n, "endpoint") : NULL;
+  if (!ep || !ep->is_set || !ep->str[0]) return 0;
+  char why[600];
+  if (plugin_endpoint_check(ep->str, why, sizeof why) != 0) {
+    snprintf(err, errlen, "%s:%d: [daemon]: endpoint: %s", ini_path(doc),
+             ini_line(doc, "daemon", NULL, "endpoint"), why);
+    return -EINVAL;
+  }
+  snprintf(cfg->daemon_endpoint, sizeof cfg->daemon_endpoint, "%s", ep->str);
+  return 0;
+}
+
+int plugin_module_in_daemon_mode(const plugin_config *cfg, const char *module) {
+  for (size_t i = 0; i < cfg->ndaemon_modules; i++)
+    if (!strcmp(cfg->daemon_modules[i], module)) return 1;
+  return 0;
+}
+
+/* module_config hook: `mode` is local or daemon; daemon needs an endpoint
+ * and records the module in cfg->daemon_modules. The plugin block's
+ * module_options "<module>.mode" overrides the INI. */
 static int check_mode(void *arg, const ini_doc *doc, const loaded_module *m, const elide_value *ini,
                       size_t nini, char *err, size_t errlen) {
-  (void)arg;
+  plugin_config *cfg = arg;
   const char *name = m->desc->name;
-  const elide_value *mode = ini ? elide_value_find(ini, nini, "mode") : NULL;
-  if (mode && mode->is_set && strcmp(mode->str, "local") != 0) {
-    snprintf(err, errlen, "%s:%d: [module.%s]: mode \"%s\" is not available in this version "
-             "(only \"local\"; daemon mode needs elide-execd)", ini_path(doc),
-             ini_line(doc, "module", name, "mode"), name, mode->str);
-    return -ENOTSUP;
+  const elide_value *iv = ini ? elide_value_find(ini, nini, "mode") : NULL;
+  const char *over = override_for(cfg, name, "mode");
+  const char *mode = over ? over : iv && iv->is_set ? iv->str : "local";
+  if (!strcmp(mode, "local")) return 0;
+  char where[PATH_MAX + 128];
+  if (over)
+    snprintf(where, sizeof where, "plugin config: field \"module_options\": \"%s.mode\"", name);
+  else
+    snprintf(where, sizeof where, "%s:%d: [module.%s]: mode", ini_path(doc),
+             ini_line(doc, "module", name, "mode"), name);
+  if (strcmp(mode, "daemon") != 0) {
+    snprintf(err, errlen, "%s: \"%s\" is not a mode (local or daemon)", where, mode);
+    return -EINVAL;
   }
+  if (!cfg->daemon_endpoint[0]) {
+    snprintf(err, errlen, "%s: \"daemon\" needs the execution daemon's address: set endpoint "
+             "in [daemon] or daemon_endpoint in the plugin block", where);
+    return -EINVAL;
+  }
+  if (cfg->ndaemon_modules >= PLUGIN_MAX_DAEMON_MODULES) {
+    snprintf(err, errlen, "%s: more than %d modules in daemon mode", where,
+             PLUGIN_MAX_DAEMON_MODULES);
+    return -E2BIG;
+  }
+  snprintf(cfg->daemon_modules[cfg->ndaemon_modules++], sizeof cfg->daemon_modules[0], "%s", name);
   return 0;
 }
 
@@ -155,6 +201,7 @@ int deployment_apply(plugin *p, plugin_config *cfg, char *err, size_t errlen) {
     snprintf(err, errlen, "out of memory building the configuration schema");
   if (rc == 0) rc = resolve_dirs(cfg, doc);
   if (rc == 0) rc = check_overrides(p, cfg, err, errlen);
+  if (rc == 0) rc = resolve_endpoint(cfg, doc, err, errlen);
   module_config_hooks hooks = {.override = override_hook,
                                .check = check_mode,
                                .arg = cfg,

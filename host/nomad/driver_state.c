@@ -20,7 +20,7 @@ uint8_t *driver_state_encode(const driver_state *s, size_t *len) {
   msgpack_packer pk;
   msgpack_sbuffer_init(&sb);
   msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-  msgpack_pack_map(&pk, 8);
+  msgpack_pack_map(&pk, s->daemon_endpoint[0] ? 9 : 8);
   pack_str(&pk, "v");
   msgpack_pack_int(&pk, DRIVER_STATE_VERSION);
   pack_str(&pk, "module");
@@ -37,6 +37,10 @@ uint8_t *driver_state_encode(const driver_state *s, size_t *len) {
   msgpack_pack_int64(&pk, s->task_pid);
   pack_str(&pk, "started_at");
   msgpack_pack_int64(&pk, s->started_at_ns);
+  if (s->daemon_endpoint[0]) {
+    pack_str(&pk, "daemon_endpoint");
+    pack_str(&pk, s->daemon_endpoint);
+  }
   *len = sb.size;
   return (uint8_t *)sb.data; /* sbuffer memory is malloc'd: the caller frees it */
 }
@@ -89,6 +93,8 @@ int driver_state_decode(const uint8_t *buf, size_t len, driver_state *out, char 
       bad = get_int(val, &i), out->monitor_start_ticks = (uint64_t)i, seen |= 32;
     else if (!strcmp(name, "task_pid")) bad = get_int(val, &i), out->task_pid = (pid_t)i, seen |= 64;
     else if (!strcmp(name, "started_at")) bad = get_int(val, &out->started_at_ns), seen |= 128;
+    else if (!strcmp(name, "daemon_endpoint"))
+      bad = get_str(val, out->daemon_endpoint, sizeof out->daemon_endpoint);
     if (bad) {
       snprintf(err, errlen, "driver_state: key \"%s\" has the wrong type", name);
       goto out;

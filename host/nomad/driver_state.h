@@ -17,6 +17,9 @@ typedef struct driver_state {
   uint64_t monitor_start_ticks;
   pid_t task_pid;
   int64_t started_at_ns;
+  /* Daemon mode: the execution daemon running the task ("" = local; the
+   * monitor fields are then 0). Optional key "daemon_endpoint". */
+  char daemon_endpoint[512];
 } driver_state;
 
 /* Returns a malloc'd buffer (free()) or NULL on ENOMEM. */

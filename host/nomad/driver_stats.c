@@ -3,11 +3,14 @@
  * task's process group, until the client cancels or the task is gone. */
 #include "driver_tasks.h"
 
+#include "daemon_task.h"
+
 #include "nomad_pb.h"
 #include "proc_stats.h"
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,11 +65,31 @@ static void send_sample(stats_stream *s, const proc_sample *prev, const proc_sam
   rpc_send(s->call, &rep.base);
 }
 
+/* One sample: /proc of the local process group, or the daemon's figures
+ * for a daemon-mode task (GetExecutionStatus). */
+static void sample(const task *t, pid_t pgid, proc_sample *out) {
+  if (!t->remote) {
+    stats_sample_group(pgid, out);
+    return;
+  }
+  memset(out, 0, sizeof *out);
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  out->at_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+  uint64_t user_ns = 0, system_ns = 0, rss = 0;
+  if (daemon_task_usage((task *)t, &user_ns, &system_ns, &rss) == 0) {
+    double hz = (double)sysconf(_SC_CLK_TCK);
+    out->user_ticks = (uint64_t)((double)user_ns * hz / 1e9);
+    out->system_ticks = (uint64_t)((double)system_ns * hz / 1e9);
+    out->rss_bytes = rss;
+  }
+}
+
 static void *stats_main(void *arg) {
   stats_stream *s = arg;
-  pid_t pgid = exec_task_pid(s->t->proc);
+  pid_t pgid = s->t->runner->pid(s->t);
   proc_sample prev, cur;
-  stats_sample_group(pgid, &prev);
+  sample(s->t, pgid, &prev);
   send_sample(s, &prev, &prev); /* the first sample goes out at once */
   while (!rpc_call_is_done(s->call)) {
     /* Sleep in short slices so a cancelled stream releases its thread fast. */
@@ -79,7 +102,7 @@ static void *stats_main(void *arg) {
       rpc_finish(s->call, GRPC_STATUS_OK, NULL);
       break;
     }
-    stats_sample_group(pgid, &cur);
+    sample(s->t, pgid, &cur);
     send_sample(s, &prev, &cur);
     prev = cur;
   }
@@ -93,7 +116,7 @@ void driver_task_stats(rpc_call *call, const ProtobufCMessage *msg) {
   const DP(TaskStatsRequest) *req = (const void *)msg;
   plugin *p = plugin_of(call);
   task *t = task_table_get(&p->tasks, req->task_id);
-  if (!t || !t->proc) {
+  if (!t || !t->runner) {
     task_unref(t);
     rpc_finish(call, GRPC_STATUS_NOT_FOUND, "task not found for given id");
     return;

@@ -3,6 +3,7 @@
  * offloaded; replies never leave a required sub-message unset. */
 #include "driver_tasks.h"
 
+#include "daemon_task.h"
 #include "driver_state.h"
 #include "log.h"
 #include "module_host.h"
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define GO_ZERO_TIME_SECONDS (-62135596800LL) /* Go's time.Time{} */
@@ -79,15 +81,53 @@ static void on_task_exit(void *arg, const exec_result *r) {
  * no callback runs after either returns). */
 static void watch_exit(task *t) { exec_on_exit(t->proc, on_task_exit, t); }
 
+/* The local runner: the module's process under elide-monitor. */
+static int local_stop(task *t, int sig, int grace_ms, char *err, size_t errlen) {
+  elide_exit ex;
+  int rc = t->module->desc->ops->cancel(t->module_state, (elide_proc *)t->proc, sig, grace_ms, &ex);
+  if (rc != 0) {
+    snprintf(err, errlen, "stopping task %s failed: %s", t->id, strerror(-rc));
+    return rc;
+  }
+  exec_result r;
+  exec_wait(t->proc, -1, &r);
+  task_mark_exited(t, &r); /* the watcher may not have run yet */
+  return 0;
+}
+
+static int local_signal(task *t, int sig) {
+  return t->module->desc->ops->signal(t->module_state, (elide_proc *)t->proc, sig);
+}
+
+static void local_kill(task *t) {
+  exec_result r;
+  exec_stop(t->proc, SIGKILL, 0, &r);
+  task_mark_exited(t, &r);
+}
+
+static void local_release(task *t) {
+  if (t->proc) exec_destroy(t->proc, 1);
+  t->proc = NULL;
+}
+
+static pid_t local_pid(const task *t) { return t->proc ? exec_task_pid(t->proc) : 0; }
+
+static const task_runner local_runner = {"local", local_stop, local_signal, local_kill,
+                                         local_release, local_pid};
+
 static int encode_state(task *t) {
   driver_state ds;
   memset(&ds, 0, sizeof ds);
   snprintf(ds.module, sizeof ds.module, "%s", t->module->desc->name);
   snprintf(ds.language, sizeof ds.language, "%s", t->language);
   snprintf(ds.state_dir, sizeof ds.state_dir, "%s", t->state_dir);
-  ds.monitor_pid = exec_monitor_pid(t->proc);
-  ds.monitor_start_ticks = exec_monitor_start_ticks(t->proc);
-  ds.task_pid = exec_task_pid(t->proc);
+  if (t->proc) {
+    ds.monitor_pid = exec_monitor_pid(t->proc);
+    ds.monitor_start_ticks = exec_monitor_start_ticks(t->proc);
+    ds.task_pid = exec_task_pid(t->proc);
+  } else {
+    snprintf(ds.daemon_endpoint, sizeof ds.daemon_endpoint, "%s", daemon_task_endpoint(t));
+  }
   ds.started_at_ns = t->started_at_ns;
   t->driver_state = driver_state_encode(&ds, &t->driver_state_len);
   return t->driver_state ? 0 : -ENOMEM;
@@ -120,6 +160,65 @@ static loaded_module *module_for(plugin *p, const char *language, char *err, siz
   }
   pthread_mutex_unlock(&p->mu);
   return m;
+}
+
+/* Runs the task with the module under a local monitor; on failure the
+ * call is answered. */
+static int start_local(rpc_call *call, plugin *p, task *t, loaded_module *m,
+                       const task_request *tr, const NomadTaskConfig *cfg) {
+  char err[2048] = "";
+  spawn_context ctx = {
+      .monitor_path = p->monitor_path,
+      .state_dir = t->state_dir,
+      .stdout_path = cfg->stdout_path,
+      .stderr_path = cfg->stderr_path,
+      .set_user = tr->set_user,
+      .uid = tr->uid,
+      .gid = tr->gid,
+      .groups = tr->groups,
+      .ngroups = tr->ngroups,
+  };
+  elide_task et = {
+      .size = sizeof et,
+      .id = cfg->id,
+      .language = tr->language,
+      .task_dir = tr->task_dir,
+      .script = tr->script,
+      .code = tr->code,
+      .args = (const char *const *)tr->args,
+      .envp = (const char *const *)tr->envp,
+      .options = tr->options,
+      .noptions = tr->noptions,
+  };
+  elide_proc *proc = NULL;
+  int rc = m->desc->ops->execute(m->state, &et, &ctx, &proc, err, sizeof err);
+  if (rc != 0 || !proc) {
+    log_msg(LOG_ERROR, "task failed to start", "task_id", cfg->id, "error", err, NULL);
+    fail_start(call, GRPC_STATUS_FAILED_PRECONDITION, err[0] ? err : "backend failed to start", 0);
+    return rc ? rc : -EIO;
+  }
+  t->proc = proc_exec_task(proc);
+  t->runner = &local_runner;
+  t->started_at_ns = exec_started_at_ns(t->proc);
+  watch_exit(t);
+  return 0;
+}
+
+/* Runs the task in the execution daemon; an unreachable daemon is a
+ * recoverable failure (Nomad restarts the task by its policy). */
+static int start_daemon(rpc_call *call, task *t, const char *endpoint, const task_request *tr,
+                        const NomadTaskConfig *cfg) {
+  char err[2048] = "";
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  t->started_at_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+  int rc = daemon_task_start(t, endpoint, tr, cfg, err, sizeof err);
+  if (rc != 0) {
+    log_msg(LOG_ERROR, "task failed to start", "task_id", cfg->id, "error", err, NULL);
+    fail_start(call, rc == -EAGAIN ? GRPC_STATUS_UNAVAILABLE : GRPC_STATUS_FAILED_PRECONDITION,
+               err, rc == -EAGAIN);
+  }
+  return rc;
 }
 
 static void start_task(rpc_call *call, const ProtobufCMessage *msg) {
@@ -157,64 +256,43 @@ static void start_task(rpc_call *call, const ProtobufCMessage *msg) {
   }
   t->module = m;
   t->module_state = m->state;
-  char escaped[1024];
+  char escaped[1024], daemon_endpoint[512] = "";
   escape_id(cfg->id, escaped, sizeof escaped);
   pthread_mutex_lock(&p->mu);
   snprintf(t->state_dir, sizeof t->state_dir, "%s/tasks/%s", p->cfg.state_dir, escaped);
+  if (plugin_module_in_daemon_mode(&p->cfg, m->desc->name))
+    snprintf(daemon_endpoint, sizeof daemon_endpoint, "%s", p->cfg.daemon_endpoint);
   pthread_mutex_unlock(&p->mu);
   if (task_table_insert(&p->tasks, t) != 0) {
     snprintf(err, sizeof err, "task with ID \"%s\" already started", cfg->id);
     fail_start(call, GRPC_STATUS_ALREADY_EXISTS, err, 0);
     goto out;
   }
-  spawn_context ctx = {
-      .monitor_path = p->monitor_path,
-      .state_dir = t->state_dir,
-      .stdout_path = cfg->stdout_path,
-      .stderr_path = cfg->stderr_path,
-      .set_user = tr.set_user,
-      .uid = tr.uid,
-      .gid = tr.gid,
-      .groups = tr.groups,
-      .ngroups = tr.ngroups,
-  };
-  elide_task et = {
-      .size = sizeof et,
-      .id = cfg->id,
-      .language = tr.language,
-      .task_dir = tr.task_dir,
-      .script = tr.script,
-      .code = tr.code,
-      .args = (const char *const *)tr.args,
-      .envp = (const char *const *)tr.envp,
-      .options = tr.options,
-      .noptions = tr.noptions,
-  };
-  elide_proc *proc = NULL;
-  int rc = m->desc->ops->execute(m->state, &et, &ctx, &proc, err, sizeof err);
-  if (rc != 0 || !proc) {
-    log_msg(LOG_ERROR, "task failed to start", "task_id", cfg->id, "error", err, NULL);
+  int rc = daemon_endpoint[0] ? start_daemon(call, t, daemon_endpoint, &tr, cfg)
+                               : start_local(call, p, t, m, &tr, cfg);
+  if (rc != 0) {
     task_unref(task_table_remove(&p->tasks, cfg->id));
-    fail_start(call, GRPC_STATUS_FAILED_PRECONDITION, err[0] ? err : "backend failed to start", 0);
     goto out;
   }
-  t->proc = proc_exec_task(proc);
-  t->started_at_ns = exec_started_at_ns(t->proc);
   if (encode_state(t) != 0) {
-    exec_destroy(t->proc, 1);
-    t->proc = NULL;
+    t->runner->kill(t);
+    t->runner->release(t);
     task_unref(task_table_remove(&p->tasks, cfg->id));
     fail_start(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory encoding driver_state", 1);
     goto out;
   }
-  watch_exit(t);
   char pid[32];
-  snprintf(pid, sizeof pid, "%d", (int)exec_task_pid(t->proc));
-  log_msg(LOG_INFO, "task started", "task_id", cfg->id, "language", tr.language, "pid", pid, NULL);
-  const char *ann[] = {"backend", m->desc->name, "pid", pid, NULL};
-  char event[256];
-  snprintf(event, sizeof event, "Started %s task with the %s backend (module %s %s)",
-           tr.language, m->desc->name, m->desc->name, m->desc->version);
+  snprintf(pid, sizeof pid, "%d", (int)t->runner->pid(t));
+  log_msg(LOG_INFO, "task started", "task_id", cfg->id, "language", tr.language, "pid", pid,
+          "mode", t->runner->kind, NULL);
+  const char *ann[] = {"backend", m->desc->name, "pid", pid, "mode", t->runner->kind, NULL};
+  char event[sizeof daemon_endpoint + 256];
+  if (daemon_endpoint[0])
+    snprintf(event, sizeof event, "Started %s task with the %s backend in the execution daemon at %s",
+             tr.language, m->desc->name, daemon_endpoint);
+  else
+    snprintf(event, sizeof event, "Started %s task with the %s backend (module %s %s)",
+             tr.language, m->desc->name, m->desc->name, m->desc->version);
   events_emit(p, t, event, ann);
   reply_started(call, req, t);
 out:
@@ -232,6 +310,51 @@ static loaded_module *module_named(plugin *p, const char *name) {
       found = &p->modules.mods[i];
   pthread_mutex_unlock(&p->mu);
   return found;
+}
+
+static void keep_driver_state(task *t, const DP(RecoverTaskRequest) * req) {
+  t->driver_state = malloc(req->handle->driver_state.len);
+  if (t->driver_state) {
+    memcpy(t->driver_state, req->handle->driver_state.data, req->handle->driver_state.len);
+    t->driver_state_len = req->handle->driver_state.len;
+  }
+}
+
+/* RecoverTask of a daemon-mode task: the proxy resumes waiting and the
+ * output from the recorded offsets. Consumes the reference on t. */
+static void recover_daemon(rpc_call *call, plugin *p, task *t, loaded_module *m,
+                           const driver_state *ds, const DP(RecoverTaskRequest) * req) {
+  char err[1024] = "";
+  const char *id = req->handle->config->id;
+  if (!t) {
+    rpc_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  t->module = m;
+  t->module_state = m->state;
+  t->started_at_ns = ds->started_at_ns;
+  snprintf(t->state_dir, sizeof t->state_dir, "%s", ds->state_dir);
+  keep_driver_state(t, req);
+  if (task_table_insert(&p->tasks, t) != 0) { /* raced with another RecoverTask */
+    task_unref(t);
+    DP(RecoverTaskResponse) rep = DP_INIT(RECOVER_TASK_RESPONSE);
+    rpc_send(call, &rep.base);
+    rpc_finish(call, GRPC_STATUS_OK, NULL);
+    return;
+  }
+  if (daemon_task_recover(t, ds->daemon_endpoint, req->handle->config->stdout_path,
+                          req->handle->config->stderr_path, err, sizeof err) != 0) {
+    log_msg(LOG_WARN, "task recovery failed", "task_id", id, "error", err, NULL);
+    task_unref(task_table_remove(&p->tasks, id));
+    task_unref(t);
+    rpc_finish(call, GRPC_STATUS_FAILED_PRECONDITION, err);
+    return;
+  }
+  log_msg(LOG_INFO, "task recovered", "task_id", id, "mode", "daemon", NULL);
+  task_unref(t);
+  DP(RecoverTaskResponse) rep = DP_INIT(RECOVER_TASK_RESPONSE);
+  rpc_send(call, &rep.base);
+  rpc_finish(call, GRPC_STATUS_OK, NULL);
 }
 
 /* Re-attaches to a task of an earlier plugin process from driver_state. */
@@ -266,6 +389,10 @@ static void recover_task(rpc_call *call, const ProtobufCMessage *msg) {
   }
   const DP(TaskConfig) *cfg = req->handle->config;
   task *t = task_new(id, cfg->name, cfg->alloc_id, ds.language);
+  if (ds.daemon_endpoint[0]) {
+    recover_daemon(call, p, t, m, &ds, req);
+    return;
+  }
   attach_identity ident = {ds.monitor_pid, ds.monitor_start_ticks, ds.task_pid, ds.started_at_ns};
   spawn_context ctx = {.monitor_path = p->monitor_path, .state_dir = ds.state_dir, .attach = &ident};
   static const char *const none[] = {NULL};
@@ -282,13 +409,10 @@ static void recover_task(rpc_call *call, const ProtobufCMessage *msg) {
   t->module = m;
   t->module_state = m->state;
   t->proc = proc;
+  t->runner = &local_runner;
   t->started_at_ns = ds.started_at_ns;
   snprintf(t->state_dir, sizeof t->state_dir, "%s", ds.state_dir);
-  t->driver_state = malloc(req->handle->driver_state.len);
-  if (t->driver_state) {
-    memcpy(t->driver_state, req->handle->driver_state.data, req->handle->driver_state.len);
-    t->driver_state_len = req->handle->driver_state.len;
-  }
+  keep_driver_state(t, req);
   if (task_table_insert(&p->tasks, t) != 0) {
     exec_release(proc);
     t->proc = NULL;
@@ -327,26 +451,19 @@ static int duration_ms(const Google__Protobuf__Duration *d) {
 static void stop_task(rpc_call *call, const ProtobufCMessage *msg) {
   const DP(StopTaskRequest) *req = (const void *)msg;
   task *t = task_table_get(&plugin_of(call)->tasks, req->task_id);
-  if (t && t->proc && !task_exit_state(t, NULL, NULL)) {
+  if (t && t->runner && !task_exit_state(t, NULL, NULL)) {
     int sig = req->signal && req->signal[0] ? signal_from_name(req->signal) : SIGINT;
     if (!sig) {
       log_msg(LOG_WARN, "unknown stop signal, using SIGINT", "task_id", t->id, "signal",
               req->signal, NULL);
       sig = SIGINT;
     }
-    elide_exit ex;
-    int rc = t->module->desc->ops->cancel(t->module_state, (elide_proc *)t->proc, sig,
-                                          duration_ms(req->timeout), &ex);
-    if (rc != 0) {
-      char err[256];
-      snprintf(err, sizeof err, "stopping task %s failed: %s", t->id, strerror(-rc));
+    char err[1024];
+    if (t->runner->stop(t, sig, duration_ms(req->timeout), err, sizeof err) != 0) {
       task_unref(t);
       rpc_finish(call, GRPC_STATUS_INTERNAL, err);
       return;
     }
-    exec_result r;
-    exec_wait(t->proc, -1, &r);
-    task_mark_exited(t, &r); /* the watcher may not have run yet */
   }
   task_unref(t);
   reply_empty(call, &DP_DESC(stop_task_response));
@@ -360,21 +477,16 @@ static void destroy_task(rpc_call *call, const ProtobufCMessage *msg) {
     reply_empty(call, &DP_DESC(destroy_task_response));
     return;
   }
-  if (t->proc && !task_exit_state(t, NULL, NULL)) {
+  if (t->runner && !task_exit_state(t, NULL, NULL)) {
     if (!req->force) {
       task_unref(t);
       rpc_finish(call, GRPC_STATUS_FAILED_PRECONDITION, "cannot destroy running task");
       return;
     }
-    exec_result r;
-    exec_stop(t->proc, SIGKILL, 0, &r);
-    task_mark_exited(t, &r);
+    t->runner->kill(t);
   }
   task *removed = task_table_remove(&p->tasks, req->task_id);
-  if (removed == t && t->proc) {
-    exec_destroy(t->proc, 1);
-    t->proc = NULL;
-  }
+  if (removed == t && t->runner) t->runner->release(t);
   task_unref(removed);
   task_unref(t);
   reply_empty(call, &DP_DESC(destroy_task_response));
@@ -396,7 +508,7 @@ static void inspect_task(rpc_call *call, const ProtobufCMessage *msg) {
   Google__Protobuf__Timestamp started = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
   Google__Protobuf__Timestamp done = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
   char pid[32];
-  snprintf(pid, sizeof pid, "%d", t->proc ? (int)exec_task_pid(t->proc) : 0);
+  snprintf(pid, sizeof pid, "%d", t->runner ? (int)t->runner->pid(t) : 0);
   pid_attr.key = (char *)"pid";
   pid_attr.value = pid;
   drv.n_attributes = 1;
@@ -434,8 +546,7 @@ static void signal_task(rpc_call *call, const ProtobufCMessage *msg) {
   }
   task *t = find_or_fail(call, req->task_id);
   if (!t) return;
-  int rc = t->proc ? t->module->desc->ops->signal(t->module_state, (elide_proc *)t->proc, sig)
-                   : -ESRCH;
+  int rc = t->runner ? t->runner->signal(t, sig) : -ESRCH;
   task_unref(t);
   if (rc == -ESRCH) {
     rpc_finish(call, GRPC_STATUS_FAILED_PRECONDITION, "task has already exited");

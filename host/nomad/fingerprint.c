@@ -1,6 +1,7 @@
 /* Driver health and node attributes: computed from every module's own
  * fingerprint, sent at once to each new Fingerprint stream and re-sent to
  * all of them when it changes (checked every 30 s). */
+#include "daemon_client.h"
 #include "nomad_pb.h"
 #include "plugin.h"
 
@@ -51,6 +52,39 @@ static void append(char *dst, size_t cap, const char *sep, const char *s) {
   snprintf(dst + used, cap - used, "%s%s", used ? sep : "", s);
 }
 
+/* The daemon's view of a module in daemon mode: its Health entry (health
+ * NULL: the daemon did not answer, `why` says how). */
+static void daemon_fingerprint(const EP(HealthResponse) * health, const char *why,
+                               const char *endpoint, const char *module, elide_fingerprint *fp) {
+  memset(fp, 0, sizeof *fp);
+  snprintf(fp->attrs[0].key, sizeof fp->attrs[0].key, "mode");
+  snprintf(fp->attrs[0].value, sizeof fp->attrs[0].value, "daemon");
+  fp->nattrs = 1;
+  if (!health) {
+    snprintf(fp->description, sizeof fp->description, "%s", why);
+    return;
+  }
+  const EP(ModuleInfo) *info = NULL;
+  for (size_t i = 0; i < health->n_modules && !info; i++)
+    if (health->modules[i]->name && !strcmp(health->modules[i]->name, module))
+      info = health->modules[i];
+  if (!info) {
+    snprintf(fp->description, sizeof fp->description, "daemon at %s has no module \"%s\"",
+             endpoint, module);
+    return;
+  }
+  fp->healthy = info->healthy;
+  if (!info->healthy)
+    snprintf(fp->description, sizeof fp->description, "daemon at %s: %s", endpoint,
+             info->description ? info->description : "unhealthy");
+  for (size_t a = 0; a < info->n_attributes && fp->nattrs < ELIDE_MAX_ATTRS; a++) {
+    snprintf(fp->attrs[fp->nattrs].key, sizeof fp->attrs[0].key, "%s", info->attributes[a]->key);
+    snprintf(fp->attrs[fp->nattrs].value, sizeof fp->attrs[0].value, "%s",
+             info->attributes[a]->value);
+    fp->nattrs++;
+  }
+}
+
 static void build_fingerprint(plugin *p, fp_build *b) {
   FingerprintResponse init = DP_INIT(FINGERPRINT_RESPONSE);
   char healthy_names[512] = "", problems[900] = "";
@@ -59,19 +93,37 @@ static void build_fingerprint(plugin *p, fp_build *b) {
   b->rep.attributes = b->entry_ptrs;
   plugin_ensure_configured(p);
   add_attr(b, "driver.elide.version", ELIDE_VERSION);
+  /* Modules in daemon mode are as healthy as the daemon says (asked
+   * without holding the lock: the call may wait for its deadline). */
+  char endpoint[512] = "", health_err[512] = "";
+  pthread_mutex_lock(&p->mu);
+  if (p->cfg.ndaemon_modules) snprintf(endpoint, sizeof endpoint, "%s", p->cfg.daemon_endpoint);
+  pthread_mutex_unlock(&p->mu);
+  ProtobufCMessage *health = NULL;
+  if (endpoint[0]) {
+    EP(HealthRequest) hreq = EP_INIT(HEALTH_REQUEST);
+    grpc_status_code code;
+    daemon_call(endpoint, "Health", &hreq.base, &EP_DESC(health_response), &health,
+                DAEMON_HEALTH_TIMEOUT_MS, &code, health_err, sizeof health_err);
+  }
   pthread_mutex_lock(&p->mu);
   if (p->modules_error[0]) append(problems, sizeof problems, "; ", p->modules_error);
   for (size_t i = 0; i < p->modules.n; i++) {
     loaded_module *m = &p->modules.mods[i];
-    if (!m->desc || !m->state) {
+    elide_fingerprint mfp;
+    int daemon = m->desc && plugin_module_in_daemon_mode(&p->cfg, m->desc->name);
+    if (daemon) {
+      daemon_fingerprint((const void *)health, health_err, p->cfg.daemon_endpoint, m->desc->name,
+                         &mfp);
+    } else if (!m->desc || !m->state) {
       append(problems, sizeof problems, "; ", m->error[0] ? m->error : m->name);
       continue;
-    }
-    elide_fingerprint mfp;
-    memset(&mfp, 0, sizeof mfp);
-    if (m->desc->ops->fingerprint(m->state, &mfp) != 0) {
-      snprintf(mfp.description, sizeof mfp.description, "fingerprint failed");
-      mfp.healthy = 0;
+    } else {
+      memset(&mfp, 0, sizeof mfp);
+      if (m->desc->ops->fingerprint(m->state, &mfp) != 0) {
+        snprintf(mfp.description, sizeof mfp.description, "fingerprint failed");
+        mfp.healthy = 0;
+      }
     }
     for (size_t a = 0; a < mfp.nattrs && a < ELIDE_MAX_ATTRS; a++) {
       char key[128];
@@ -87,6 +139,7 @@ static void build_fingerprint(plugin *p, fp_build *b) {
     }
   }
   pthread_mutex_unlock(&p->mu);
+  if (health) protobuf_c_message_free_unpacked(health, NULL);
   add_attr(b, "driver.elide.backends", healthy_names);
   if (!healthy_names[0]) {
     b->rep.health = DP_ENUM(FINGERPRINT_RESPONSE__HEALTH_STATE__UNHEALTHY);

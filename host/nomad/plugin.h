@@ -19,6 +19,7 @@
 #define ELIDE_HANDLE_VERSION 1
 
 #define PLUGIN_MAX_MODULE_OPTIONS 32
+#define PLUGIN_MAX_DAEMON_MODULES 32
 
 /* Plugin configuration from Nomad's plugin block (plugin_config.c). After
  * plugin_apply_config, module_dir and state_dir hold the effective values
@@ -33,6 +34,13 @@ typedef struct plugin_config {
     char value[1024];
   } module_options[PLUGIN_MAX_MODULE_OPTIONS]; /* overrides of any module key */
   size_t nmodule_options;
+  /* The execution daemon's address ("unix:/path" or "host:port"): the plugin
+   * block's daemon_endpoint, else (after plugin_apply_config) INI [daemon]
+   * endpoint; "" = none. */
+  char daemon_endpoint[512];
+  /* Effective after plugin_apply_config: the modules in `mode = daemon`. */
+  char daemon_modules[PLUGIN_MAX_DAEMON_MODULES][64];
+  size_t ndaemon_modules;
   /* From SetConfig's nomad_config, 0 when absent: used to turn CPU
    * percentages into MHz for stats. */
   uint64_t total_compute_mhz;
@@ -67,6 +75,8 @@ extern const size_t plugin_config_nfields;
 int plugin_config_decode(const void *msgpack, size_t len, plugin_config *out, char *err,
                          size_t errlen);
 void plugin_config_defaults(plugin_config *out);
+/* Checks an execution daemon address: "unix:/absolute/path" or "host:port". */
+int plugin_endpoint_check(const char *endpoint, char *why, size_t whylen);
 /* Applies a decoded config: reads the INI deployment file, loads modules on
  * first use and (re)initialises every module with its settings (INI values,
  * overridden by the plugin block). Errors read "file:line: message" for the
@@ -76,6 +86,9 @@ int plugin_apply_config(plugin *p, const plugin_config *cfg, char *err, size_t e
 /* deployment.c: the INI part of plugin_apply_config; caller holds p->mu.
  * Fills cfg's effective module_dir/state_dir and initialises the modules. */
 int deployment_apply(plugin *p, plugin_config *cfg, char *err, size_t errlen);
+/* 1 if `module` runs its tasks through the execution daemon (cfg is an
+ * applied config, e.g. p->cfg under p->mu). */
+int plugin_module_in_daemon_mode(const plugin_config *cfg, const char *module);
 /* Applies the defaults when Nomad has not sent SetConfig to this process
  * (go-plugin reattach skips it; tools may never send it). */
 void plugin_ensure_configured(plugin *p);

@@ -10,12 +10,15 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { CFG_CONFIG_FILE, CFG_MODULE_DIR, CFG_MODULE_OPTIONS, CFG_PYTHON_RUNTIME, CFG_STATE_DIR,
-       CFG_COUNT };
+enum { CFG_CONFIG_FILE, CFG_DAEMON_ENDPOINT, CFG_MODULE_DIR, CFG_MODULE_OPTIONS,
+       CFG_PYTHON_RUNTIME, CFG_STATE_DIR, CFG_COUNT };
 
 const cty_field plugin_config_fields[] = {
     [CFG_CONFIG_FILE] = {"config_file", CTY_STRING, 0, "", NULL,
                          "absolute path of the INI deployment file (driver.ini)"},
+    [CFG_DAEMON_ENDPOINT] = {"daemon_endpoint", CTY_STRING, 0, "", NULL,
+                             "address of elide-execd (unix:/path or host:port) for backends in "
+                             "mode = daemon; overrides [daemon] endpoint"},
     [CFG_MODULE_DIR] = {"module_dir", CTY_STRING, 0, "", NULL,
                         "absolute directory of backend modules; overrides [driver] module_dir"},
     [CFG_MODULE_OPTIONS] = {"module_options", CTY_MAP_STRING, 0, NULL, NULL,
@@ -45,6 +48,30 @@ static int take_path(const cty_value *v, const char *field, char *dst, size_t ca
     return -ENAMETOOLONG;
   }
   snprintf(dst, cap, "%s", v->str);
+  return 0;
+}
+
+/* The daemon's address: "unix:/abs/path", or "host:port". */
+int plugin_endpoint_check(const char *ep, char *why, size_t whylen) {
+  if (strlen(ep) >= 512) {
+    snprintf(why, whylen, "\"%.40s...\" is too long", ep);
+    return -ENAMETOOLONG;
+  }
+  if (!strncmp(ep, "unix:", 5) ? ep[5] != '/' : (!strchr(ep, ':') || ep[0] == ':')) {
+    snprintf(why, whylen, "\"%s\" must read unix:/absolute/path or host:port", ep);
+    return -EINVAL;
+  }
+  return 0;
+}
+
+static int take_endpoint(const cty_value *v, plugin_config *out, char *err, size_t errlen) {
+  if (v->is_null || !v->str || !v->str[0]) return 0;
+  char why[600];
+  if (plugin_endpoint_check(v->str, why, sizeof why) != 0) {
+    snprintf(err, errlen, "plugin config: field \"daemon_endpoint\": %s", why);
+    return -EINVAL;
+  }
+  snprintf(out->daemon_endpoint, sizeof out->daemon_endpoint, "%s", v->str);
   return 0;
 }
 
@@ -87,6 +114,7 @@ int plugin_config_decode(const void *msgpack, size_t len, plugin_config *out, ch
   if (rc == 0) rc = take_path(&v[CFG_STATE_DIR], "state_dir", out->state_dir, PATH_MAX, err,
                               errlen);
   if (rc == 0) rc = take_module_options(&v[CFG_MODULE_OPTIONS], out, err, errlen);
+  if (rc == 0) rc = take_endpoint(&v[CFG_DAEMON_ENDPOINT], out, err, errlen);
   cty_values_free(v, CFG_COUNT);
   return rc;
 }

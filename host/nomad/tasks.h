@@ -11,7 +11,29 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+struct task;
+struct daemon_task;
+
+/* How a task runs: under a local monitor (driver_tasks.c) or in the
+ * execution daemon (daemon_task.c). Every op is called without locks. */
+typedef struct task_runner {
+  const char *kind; /* "local" or "daemon" */
+  /* Signal, grace, SIGKILL; returns once the task ended (exit recorded) or
+   * a negative code with err. */
+  int (*stop)(struct task *t, int sig, int grace_ms, char *err, size_t errlen);
+  /* Delivers a signal; -ESRCH once the task ended. */
+  int (*signal)(struct task *t, int sig);
+  /* Kills at once (DestroyTask force) and records the exit. */
+  void (*kill)(struct task *t);
+  /* Lets go of the task for good (DestroyTask after removal). */
+  void (*release)(struct task *t);
+  /* The task's process (group) id, 0 if not local. */
+  pid_t (*pid)(const struct task *t);
+} task_runner;
 
 typedef struct task {
   char *id;       /* Nomad task id: <alloc_id>/<task name>/<8 hex> */
@@ -20,7 +42,9 @@ typedef struct task {
   char *language;
   loaded_module *module;
   void *module_state;  /* the module instance that started it */
-  exec_task *proc;     /* set once started; the elide_proc handed to the module */
+  const task_runner *runner; /* set once started or recovered */
+  exec_task *proc;     /* local: set once started; the elide_proc handed to the module */
+  struct daemon_task *remote; /* daemon mode: the proxy of the execution */
   char state_dir[PATH_MAX];
   int64_t started_at_ns;
   uint8_t *driver_state; /* persisted identity (driver_state.c) */

@@ -32,3 +32,17 @@ add_test(NAME integration.installed_layout
     -DTEST_BINARY=$<TARGET_FILE:test_plugin_lifecycle>
     -P ${CMAKE_CURRENT_LIST_DIR}/installed_layout.cmake)
 set_tests_properties(integration.installed_layout PROPERTIES TIMEOUT 180 LABELS integration)
+
+# Daemon mode: the plugin with backends in `mode = daemon` against a real
+# elide-execd (execd_tests.cmake's harness).
+add_executable(test_plugin_daemon
+  ${CMAKE_CURRENT_LIST_DIR}/test_plugin_daemon.c ${CMAKE_CURRENT_LIST_DIR}/plugin_harness.c)
+target_link_libraries(test_plugin_daemon PRIVATE execd_harness elide_rpc elide_proto
+  PkgConfig::MSGPACK elide_warnings)
+target_compile_definitions(test_plugin_daemon PRIVATE
+  PLUGIN_BINARY="$<TARGET_FILE:nomad-driver-elide>"
+  MODULE_DIR="${ELIDE_BUILD_MODULEDIR}"
+  MODULE_DIR_FOR_TESTS="${ELIDE_BUILD_MODULEDIR}")
+add_dependencies(test_plugin_daemon nomad-driver-elide elide-execd elide_python elide-monitor)
+add_test(NAME integration.plugin_daemon COMMAND test_plugin_daemon)
+set_tests_properties(integration.plugin_daemon PROPERTIES TIMEOUT 180 LABELS integration)

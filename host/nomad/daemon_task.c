@@ -1,0 +1,591 @@
+/* Daemon-mode tasks: the proxy onto the ExecutionApi (see daemon_task.h). */
+#include "daemon_task.h"
+
+#include "daemon_client.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WAIT_SLICE_MS 2000 /* WaitExecution's own timeout, so closing is noticed */
+#define CALL_TIMEOUT_MS 10000
+#define RETRY_MS 500
+
+typedef struct daemon_task {
+  task *t; /* not referenced: release joins every thread before the task can go */
+  char endpoint[512];
+  char fifo[2][PATH_MAX];
+  char offsets_path[PATH_MAX + 32];
+  pthread_mutex_t mu;
+  pthread_cond_t cond;
+  int closing;
+  rpc_stream *streams[2];
+  uint64_t offset[2]; /* next byte of each stream to write into its FIFO */
+  int out_done[2];
+  pthread_t out_th[2], wait_th;
+  int out_started[2], wait_started;
+} daemon_task;
+
+/* mkdir -p, 0700 for the missing components. */
+static int mkdir_p_state(const char *path) {
+  char buf[PATH_MAX];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST) return -1;
+    *p = '/';
+  }
+  return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static int is_closing(daemon_task *d) {
+  pthread_mutex_lock(&d->mu);
+  int c = d->closing;
+  pthread_mutex_unlock(&d->mu);
+  return c;
+}
+
+/* Records both offsets (16 bytes, rewritten in place). */
+static void save_offsets(daemon_task *d) {
+  uint64_t v[2];
+  pthread_mutex_lock(&d->mu);
+  v[0] = d->offset[0];
+  v[1] = d->offset[1];
+  pthread_mutex_unlock(&d->mu);
+  int fd = open(d->offsets_path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return;
+  if (pwrite(fd, v, sizeof v, 0) != (ssize_t)sizeof v)
+    log_msg(LOG_WARN, "cannot record output offsets", "task_id", d->t->id, NULL);
+  close(fd);
+}
+
+static void load_offsets(daemon_task *d) {
+  uint64_t v[2] = {0, 0};
+  int fd = open(d->offsets_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd >= 0) {
+    if (pread(fd, v, sizeof v, 0) != (ssize_t)sizeof v) v[0] = v[1] = 0;
+    close(fd);
+  }
+  d->offset[0] = v[0];
+  d->offset[1] = v[1];
+}
+
+/* Opens a FIFO for writing like the monitor does (no symlinks), waiting for
+ * its reader; -1 when closing. */
+static int open_fifo(daemon_task *d, const char *path) {
+  for (;;) {
+    if (is_closing(d)) return -1;
+    int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd >= 0) {
+      int fl = fcntl(fd, F_GETFL);
+      if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+      return fd;
+    }
+    if (errno != ENXIO && errno != EINTR && errno != ENOENT) {
+      log_msg(LOG_WARN, "cannot open output FIFO", "path", path, "error", strerror(errno), NULL);
+      return -1;
+    }
+    sleep_ms(100);
+  }
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n) {
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+typedef struct out_arg {
+  daemon_task *d;
+  int i; /* 0 stdout, 1 stderr */
+} out_arg;
+
+/* Copies one stream from the daemon into its FIFO until eof; reconnects
+ * from the recorded offset when the daemon goes away. */
+static void *output_main(void *arg) {
+  out_arg *a = arg;
+  daemon_task *d = a->d;
+  int i = a->i;
+  free(a);
+  int fd = d->fifo[i][0] ? open_fifo(d, d->fifo[i]) : -1;
+  int done = 0;
+  while (!done && !is_closing(d)) {
+    EP(ReadOutputRequest) req = EP_INIT(READ_OUTPUT_REQUEST);
+    req.session_id = (char *)DAEMON_SESSION_ID;
+    req.execution_id = d->t->id;
+    req.fd = i == 0 ? EP_ENUM(OUTPUT_FD__OUTPUT_FD_STDOUT) : EP_ENUM(OUTPUT_FD__OUTPUT_FD_STDERR);
+    pthread_mutex_lock(&d->mu);
+    req.offset = d->offset[i];
+    pthread_mutex_unlock(&d->mu);
+    req.follow = 1;
+    rpc_client *c = daemon_client(d->endpoint);
+    rpc_stream *s = c ? rpc_stream_open(c, EXEC_API("ReadOutput"), &req.base, 1, 0) : NULL;
+    if (!s) {
+      sleep_ms(RETRY_MS);
+      continue;
+    }
+    pthread_mutex_lock(&d->mu);
+    d->streams[i] = d->closing ? NULL : s;
+    int closing = d->closing;
+    pthread_mutex_unlock(&d->mu);
+    if (closing) rpc_stream_cancel(s);
+    for (;;) {
+      ProtobufCMessage *m = NULL;
+      int r = rpc_stream_recv(s, &EP_DESC(output_chunk), &m, 500);
+      if (r == -2) {
+        if (is_closing(d)) rpc_stream_cancel(s);
+        continue;
+      }
+      if (r != 1) break;
+      EP(OutputChunk) *ch = (void *)m;
+      pthread_mutex_lock(&d->mu);
+      uint64_t next = d->offset[i];
+      pthread_mutex_unlock(&d->mu);
+      size_t skip = 0;
+      if (ch->offset > next) { /* trimmed from the daemon's spool: lost */
+        char lost[32];
+        snprintf(lost, sizeof lost, "%llu", (unsigned long long)(ch->offset - next));
+        log_msg(LOG_WARN, "output trimmed by the daemon before it was read", "task_id",
+                d->t->id, "bytes", lost, NULL);
+        next = ch->offset;
+      } else if (ch->offset < next) {
+        skip = next - ch->offset < ch->data.len ? (size_t)(next - ch->offset) : ch->data.len;
+      }
+      size_t n = ch->data.len - skip;
+      if (n && fd >= 0 && write_all(fd, ch->data.data + skip, n) != 0) {
+        log_msg(LOG_WARN, "output FIFO write failed; reopening", "task_id", d->t->id, "error",
+                strerror(errno), NULL);
+        close(fd);
+        fd = open_fifo(d, d->fifo[i]);
+        if (fd >= 0) write_all(fd, ch->data.data + skip, n);
+      }
+      pthread_mutex_lock(&d->mu);
+      d->offset[i] = next + n;
+      pthread_mutex_unlock(&d->mu);
+      if (n) save_offsets(d);
+      if (ch->eof) done = 1;
+      protobuf_c_message_free_unpacked(m, NULL);
+      if (done) break;
+    }
+    pthread_mutex_lock(&d->mu);
+    d->streams[i] = NULL;
+    pthread_mutex_unlock(&d->mu);
+    rpc_status st = {0};
+    rpc_stream_finish(s, &st);
+    if (st.code == GRPC_STATUS_NOT_FOUND) done = 1; /* the execution is gone */
+    rpc_status_clear(&st);
+    if (!done) sleep_ms(RETRY_MS);
+  }
+  if (fd >= 0) close(fd);
+  pthread_mutex_lock(&d->mu);
+  d->out_done[i] = 1;
+  pthread_cond_broadcast(&d->cond);
+  pthread_mutex_unlock(&d->mu);
+  return NULL;
+}
+
+static void result_from(const EP(ExitResult) * r, exec_result *out) {
+  memset(out, 0, sizeof *out);
+  if (!r) {
+    out->exit_code = -1;
+    snprintf(out->err, sizeof out->err, "the daemon reported no exit result");
+    return;
+  }
+  out->exit_code = r->exit_code;
+  out->signal = r->signal;
+  out->oom_killed = r->reason == EP_ENUM(EXIT_RESULT__REASON__REASON_OOM);
+  out->finished_at_ns = r->finished_at_ns;
+  if (r->reason == EP_ENUM(EXIT_RESULT__REASON__REASON_INTERNAL_ERROR))
+    snprintf(out->err, sizeof out->err, "%s", r->error && r->error[0] ? r->error : "internal error");
+  else if (r->reason == EP_ENUM(EXIT_RESULT__REASON__REASON_TIMEOUT))
+    snprintf(out->err, sizeof out->err, "timed out");
+}
+
+/* Waits for the end (WaitExecution in slices, riding out daemon restarts),
+ * lets the output reach the FIFOs, then records the exit. */
+static void *wait_main(void *arg) {
+  daemon_task *d = arg;
+  exec_result res;
+  int ended = 0;
+  while (!ended && !is_closing(d)) {
+    EP(WaitExecutionRequest) req = EP_INIT(WAIT_EXECUTION_REQUEST);
+    req.session_id = (char *)DAEMON_SESSION_ID;
+    req.execution_id = d->t->id;
+    req.timeout_ms = WAIT_SLICE_MS;
+    ProtobufCMessage *rep = NULL;
+    grpc_status_code code;
+    char err[600];
+    if (daemon_call(d->endpoint, "WaitExecution", &req.base, &EP_DESC(wait_execution_response),
+                    &rep, WAIT_SLICE_MS + CALL_TIMEOUT_MS, &code, err, sizeof err) != 0) {
+      if (code == GRPC_STATUS_NOT_FOUND) {
+        memset(&res, 0, sizeof res);
+        res.exit_code = -1;
+        snprintf(res.err, sizeof res.err, "the execution daemon does not know the task: %s", err);
+        ended = 1;
+      } else {
+        sleep_ms(RETRY_MS);
+      }
+      continue;
+    }
+    EP(WaitExecutionResponse) *w = (void *)rep;
+    if (w->complete) {
+      result_from(w->result, &res);
+      ended = 1;
+    }
+    protobuf_c_message_free_unpacked(rep, NULL);
+  }
+  if (!ended) return NULL;
+  if (!res.finished_at_ns) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    res.finished_at_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+  }
+  /* Nomad reads the logs after WaitTask: every byte first (bounded, in
+   * case the daemon cannot deliver the rest). */
+  struct timespec limit;
+  clock_gettime(CLOCK_REALTIME, &limit);
+  limit.tv_sec += 30;
+  pthread_mutex_lock(&d->mu);
+  while (!d->closing && (!d->out_done[0] || !d->out_done[1]))
+    if (pthread_cond_timedwait(&d->cond, &d->mu, &limit) == ETIMEDOUT) break;
+  pthread_mutex_unlock(&d->mu);
+  char code[32];
+  snprintf(code, sizeof code, "%d", res.exit_code);
+  log_msg(LOG_INFO, "task exited", "task_id", d->t->id, "exit_code", code, "error", res.err, NULL);
+  task_mark_exited(d->t, &res);
+  return NULL;
+}
+
+static int spawn(pthread_t *th, void *(*fn)(void *), void *arg) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  int rc = pthread_create(th, &attr, fn, arg);
+  pthread_attr_destroy(&attr);
+  return rc;
+}
+
+static daemon_task *proxy_new(task *t, const char *endpoint, const char *out, const char *err) {
+  daemon_task *d = calloc(1, sizeof *d);
+  if (!d) return NULL;
+  d->t = t;
+  snprintf(d->endpoint, sizeof d->endpoint, "%s", endpoint);
+  snprintf(d->fifo[0], sizeof d->fifo[0], "%s", out ? out : "");
+  snprintf(d->fifo[1], sizeof d->fifo[1], "%s", err ? err : "");
+  snprintf(d->offsets_path, sizeof d->offsets_path, "%s/output.offsets", t->state_dir);
+  pthread_mutex_init(&d->mu, NULL);
+  pthread_cond_init(&d->cond, NULL);
+  return d;
+}
+
+/* Starts the output and wait threads; the task then belongs to the proxy. */
+static int proxy_run(daemon_task *d) {
+  for (int i = 0; i < 2; i++) {
+    out_arg *a = malloc(sizeof *a);
+    if (!a) return -ENOMEM;
+    *a = (out_arg){d, i};
+    if (spawn(&d->out_th[i], output_main, a) != 0) {
+      free(a);
+      return -EAGAIN;
+    }
+    d->out_started[i] = 1;
+  }
+  if (spawn(&d->wait_th, wait_main, d) != 0) return -EAGAIN;
+  d->wait_started = 1;
+  d->t->remote = d;
+  d->t->runner = &daemon_runner;
+  return 0;
+}
+
+static void proxy_free(daemon_task *d) {
+  if (!d) return;
+  pthread_mutex_lock(&d->mu);
+  d->closing = 1;
+  for (int i = 0; i < 2; i++)
+    if (d->streams[i]) rpc_stream_cancel(d->streams[i]);
+  pthread_cond_broadcast(&d->cond);
+  pthread_mutex_unlock(&d->mu);
+  for (int i = 0; i < 2; i++)
+    if (d->out_started[i]) pthread_join(d->out_th[i], NULL);
+  if (d->wait_started) pthread_join(d->wait_th, NULL);
+  pthread_cond_destroy(&d->cond);
+  pthread_mutex_destroy(&d->mu);
+  free(d);
+}
+
+/* The module's task options as text, as the daemon parses them. */
+static char *option_text(const elide_value *v) {
+  char buf[64];
+  switch (v->type) {
+  case ELIDE_VALUE_LIST: {
+    size_t len = 1;
+    for (size_t i = 0; i < v->nlist; i++) len += strlen(v->list[i]) + 1;
+    char *s = calloc(1, len);
+    for (size_t i = 0; s && i < v->nlist; i++) {
+      if (i) strcat(s, ",");
+      strcat(s, v->list[i]);
+    }
+    return s;
+  }
+  case ELIDE_VALUE_INT:
+    snprintf(buf, sizeof buf, "%lld", (long long)v->i);
+    return strdup(buf);
+  case ELIDE_VALUE_BOOL: return strdup(v->i ? "true" : "false");
+  default: return strdup(v->str ? v->str : "");
+  }
+}
+
+static int execute(const char *endpoint, task *t, const task_request *tr,
+                   const NomadTaskConfig *cfg, char *err, size_t errlen) {
+  grpc_status_code code;
+  ProtobufCMessage *rep = NULL;
+  EP(CreateSessionRequest) sreq = EP_INIT(CREATE_SESSION_REQUEST);
+  sreq.session_id = (char *)DAEMON_SESSION_ID;
+  if (daemon_call(endpoint, "CreateSession", &sreq.base, &EP_DESC(create_session_response), &rep,
+                  CALL_TIMEOUT_MS, &code, err, errlen) != 0)
+    return code == GRPC_STATUS_UNAVAILABLE || code == GRPC_STATUS_DEADLINE_EXCEEDED ? -EAGAIN
+                                                                                     : -EPROTO;
+  protobuf_c_message_free_unpacked(rep, NULL);
+
+  size_t nenv = 0, nargs = 0;
+  while (tr->envp && tr->envp[nenv]) nenv++;
+  while (tr->args && tr->args[nargs]) nargs++;
+  EP(ExecuteSnippetRequest__EnvEntry) *env = calloc(nenv + 1, sizeof *env);
+  EP(ExecuteSnippetRequest__EnvEntry) **envp = calloc(nenv + 1, sizeof *envp);
+  EP(ExecuteSnippetRequest__OptionsEntry) *opt = calloc(tr->noptions + 1, sizeof *opt);
+  EP(ExecuteSnippetRequest__OptionsEntry) **optp = calloc(tr->noptions + 1, sizeof *optp);
+  char **texts = calloc(tr->noptions + 1, sizeof *texts);
+  char **envtexts = calloc(nenv + 1, sizeof *envtexts);
+  int rc = -ENOMEM;
+  if (!env || !envp || !opt || !optp || !texts || !envtexts) {
+    snprintf(err, errlen, "out of memory");
+    goto out;
+  }
+  EP(ExecuteSnippetRequest) req = EP_INIT(EXECUTE_SNIPPET_REQUEST);
+  for (size_t i = 0; i < nenv; i++) {
+    EP(ExecuteSnippetRequest__EnvEntry) init = EP_INIT(EXECUTE_SNIPPET_REQUEST__ENV_ENTRY);
+    env[i] = init;
+    if (!(envtexts[i] = strdup(tr->envp[i]))) goto out;
+    char *eq = strchr(envtexts[i], '=');
+    if (eq) *eq = '\0';
+    env[i].key = envtexts[i];
+    env[i].value = eq ? eq + 1 : (char *)"";
+    envp[i] = &env[i];
+  }
+  size_t nopt = 0;
+  for (size_t i = 0; i < tr->noptions; i++) {
+    if (!tr->options[i].is_set) continue;
+    EP(ExecuteSnippetRequest__OptionsEntry) init = EP_INIT(EXECUTE_SNIPPET_REQUEST__OPTIONS_ENTRY);
+    opt[nopt] = init;
+    if (!(texts[nopt] = option_text(&tr->options[i]))) goto out;
+    opt[nopt].key = (char *)tr->options[i].name;
+    opt[nopt].value = texts[nopt];
+    optp[nopt] = &opt[nopt];
+    nopt++;
+  }
+  req.session_id = (char *)DAEMON_SESSION_ID;
+  req.execution_id = t->id;
+  req.language = tr->language;
+  req.code = tr->code ? tr->code : (char *)"";
+  req.script = tr->script ? tr->script : (char *)"";
+  req.n_env = nenv;
+  req.env = envp;
+  req.n_args = nargs;
+  req.args = tr->args;
+  req.working_directory = (char *)tr->task_dir;
+  req.user = cfg->user ? cfg->user : (char *)"";
+  req.n_options = nopt;
+  req.options = optp;
+  rep = NULL;
+  if (daemon_call(endpoint, "ExecuteSnippet", &req.base, &EP_DESC(execute_snippet_response), &rep,
+                  CALL_TIMEOUT_MS, &code, err, errlen) != 0) {
+    rc = code == GRPC_STATUS_UNAVAILABLE || code == GRPC_STATUS_DEADLINE_EXCEEDED ? -EAGAIN
+                                                                                   : -EPROTO;
+    goto out;
+  }
+  protobuf_c_message_free_unpacked(rep, NULL);
+  rc = 0;
+out:
+  for (size_t i = 0; texts && i < tr->noptions; i++) free(texts[i]);
+  for (size_t i = 0; envtexts && i < nenv; i++) free(envtexts[i]);
+  free(texts);
+  free(envtexts);
+  free(env);
+  free(envp);
+  free(opt);
+  free(optp);
+  return rc;
+}
+
+int daemon_task_start(task *t, const char *endpoint, const task_request *tr,
+                      const NomadTaskConfig *cfg, char *err, size_t errlen) {
+  daemon_task *d = proxy_new(t, endpoint, cfg->stdout_path, cfg->stderr_path);
+  if (!d) {
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+  }
+  if (mkdir_p_state(t->state_dir) != 0) {
+    snprintf(err, errlen, "cannot create %s: %s", t->state_dir, strerror(errno));
+    proxy_free(d);
+    return -EIO;
+  }
+  unlink(d->offsets_path);
+  int rc = execute(endpoint, t, tr, cfg, err, errlen);
+  if (rc == 0 && (rc = proxy_run(d)) != 0) snprintf(err, errlen, "cannot start threads");
+  if (rc != 0) {
+    t->remote = NULL;
+    t->runner = NULL;
+    proxy_free(d);
+  }
+  return rc;
+}
+
+int daemon_task_recover(task *t, const char *endpoint, const char *stdout_path,
+                        const char *stderr_path, char *err, size_t errlen) {
+  daemon_task *d = proxy_new(t, endpoint, stdout_path, stderr_path);
+  if (!d) {
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+  }
+  load_offsets(d);
+  int rc = proxy_run(d);
+  if (rc != 0) {
+    snprintf(err, errlen, "cannot start threads");
+    t->remote = NULL;
+    t->runner = NULL;
+    proxy_free(d);
+  }
+  return rc;
+}
+
+const char *daemon_task_endpoint(const task *t) { return t->remote ? t->remote->endpoint : ""; }
+
+int daemon_task_usage(task *t, uint64_t *user_ns, uint64_t *system_ns, uint64_t *rss_bytes) {
+  daemon_task *d = t->remote;
+  if (!d) return -1;
+  EP(GetExecutionStatusRequest) req = EP_INIT(GET_EXECUTION_STATUS_REQUEST);
+  req.session_id = (char *)DAEMON_SESSION_ID;
+  req.execution_id = t->id;
+  ProtobufCMessage *rep = NULL;
+  grpc_status_code code;
+  char err[600];
+  if (daemon_call(d->endpoint, "GetExecutionStatus", &req.base,
+                  &EP_DESC(get_execution_status_response), &rep, CALL_TIMEOUT_MS, &code, err,
+                  sizeof err) != 0)
+    return -1;
+  EP(GetExecutionStatusResponse) *s = (void *)rep;
+  *user_ns = s->stats ? s->stats->cpu_user_ns : 0;
+  *system_ns = s->stats ? s->stats->cpu_system_ns : 0;
+  *rss_bytes = s->stats ? s->stats->memory_current_bytes : 0;
+  protobuf_c_message_free_unpacked(rep, NULL);
+  return 0;
+}
+
+/* --- the runner ------------------------------------------------------ */
+
+static int cancel(task *t, int sig, int grace_ms, char *err, size_t errlen) {
+  EP(CancelExecutionRequest) req = EP_INIT(CANCEL_EXECUTION_REQUEST);
+  req.session_id = (char *)DAEMON_SESSION_ID;
+  req.execution_id = t->id;
+  req.signal = sig;
+  req.grace_period_ms = (uint64_t)grace_ms;
+  ProtobufCMessage *rep = NULL;
+  grpc_status_code code;
+  if (daemon_call(t->remote->endpoint, "CancelExecution", &req.base,
+                  &EP_DESC(cancel_execution_response), &rep, CALL_TIMEOUT_MS, &code, err,
+                  errlen) != 0)
+    return code == GRPC_STATUS_NOT_FOUND ? 0 : -EIO;
+  protobuf_c_message_free_unpacked(rep, NULL);
+  return 0;
+}
+
+/* Waits until the wait thread recorded the exit (it also drains output). */
+static int await_exit(task *t, int timeout_ms) {
+  for (int waited = 0; timeout_ms < 0 || waited < timeout_ms; waited += 20) {
+    if (task_exit_state(t, NULL, NULL)) return 0;
+    sleep_ms(20);
+  }
+  return -ETIMEDOUT;
+}
+
+static int daemon_stop(task *t, int sig, int grace_ms, char *err, size_t errlen) {
+  int rc = cancel(t, sig, grace_ms, err, errlen);
+  if (rc != 0) return rc;
+  if (await_exit(t, grace_ms + 60000) != 0) {
+    snprintf(err, errlen, "the daemon did not end the task within %d ms", grace_ms + 60000);
+    return -ETIMEDOUT;
+  }
+  return 0;
+}
+
+static int daemon_signal(task *t, int sig) {
+  if (task_exit_state(t, NULL, NULL)) return -ESRCH;
+  EP(SignalExecutionRequest) req = EP_INIT(SIGNAL_EXECUTION_REQUEST);
+  req.session_id = (char *)DAEMON_SESSION_ID;
+  req.execution_id = t->id;
+  req.signal = sig;
+  ProtobufCMessage *rep = NULL;
+  grpc_status_code code;
+  char err[600];
+  if (daemon_call(t->remote->endpoint, "SignalExecution", &req.base,
+                  &EP_DESC(signal_execution_response), &rep, CALL_TIMEOUT_MS, &code, err,
+                  sizeof err) != 0) {
+    log_msg(LOG_WARN, "signal failed", "task_id", t->id, "error", err, NULL);
+    return code == GRPC_STATUS_NOT_FOUND || code == GRPC_STATUS_FAILED_PRECONDITION ? -ESRCH
+                                                                                     : -EIO;
+  }
+  protobuf_c_message_free_unpacked(rep, NULL);
+  return 0;
+}
+
+static void daemon_kill(task *t) {
+  char err[600];
+  if (cancel(t, SIGKILL, 0, err, sizeof err) != 0)
+    log_msg(LOG_WARN, "kill failed", "task_id", t->id, "error", err, NULL);
+  if (await_exit(t, 10000) != 0) {
+    exec_result r;
+    memset(&r, 0, sizeof r);
+    r.exit_code = -1;
+    r.signal = SIGKILL;
+    snprintf(r.err, sizeof r.err, "killed; the daemon did not confirm the end");
+    task_mark_exited(t, &r);
+  }
+}
+
+static void daemon_release(task *t) {
+  daemon_task *d = t->remote;
+  t->remote = NULL;
+  proxy_free(d);
+  if (d) {
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/output.offsets", t->state_dir);
+    unlink(path);
+    rmdir(t->state_dir);
+  }
+}
+
+static pid_t daemon_pid(const task *t) {
+  (void)t;
+  return 0;
+}
+
+const task_runner daemon_runner = {"daemon", daemon_stop, daemon_signal, daemon_kill,
+                                   daemon_release, daemon_pid};

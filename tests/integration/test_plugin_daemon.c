@@ -1,0 +1,389 @@
+/* Integration test of daemon mode: nomad-driver-elide started as Nomad
+ * does, configured with backends in `mode = daemon`, against a real
+ * elide-execd (execd_harness) over its unix socket. */
+#include "../check.h"
+#include "execd_harness.h"
+#include "plugin_harness.h"
+
+#include "google/protobuf/duration.pb-c.h"
+#include "nomad/base.pb-c.h"
+#include "nomad/driver.pb-c.h"
+
+#include <grpc/grpc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define DP(n) Hashicorp__Nomad__Plugins__Drivers__Proto__##n
+#define DP_INIT(N) HASHICORP__NOMAD__PLUGINS__DRIVERS__PROTO__##N##__INIT
+#define DP_DESC(n) hashicorp__nomad__plugins__drivers__proto__##n##__descriptor
+#define DRV "/hashicorp.nomad.plugins.drivers.proto.Driver/"
+
+static plugin_proc plug;
+static char tmp[] = "/tmp/elide-pdaemon-XXXXXX";
+
+static grpc_status_code call(const char *path, const ProtobufCMessage *req,
+                             const ProtobufCMessageDescriptor *desc, ProtobufCMessage **rep,
+                             char *details, size_t dlen) {
+  rpc_status st = {0};
+  *rep = NULL;
+  if (rpc_unary(plug.client, path, req, desc, rep, 30000, &st) != 0) st.code = GRPC_STATUS_UNKNOWN;
+  if (details) snprintf(details, dlen, "%s", st.details ? st.details : "");
+  grpc_status_code code = st.code;
+  rpc_status_clear(&st);
+  return code;
+}
+
+static void free_msg(ProtobufCMessage *m) {
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
+}
+
+/* SetConfig with string keys (msgpack map of up to 15 str->str). */
+static grpc_status_code set_config(const char *const *kv, char *details, size_t dlen) {
+  uint8_t buf[4096];
+  size_t n = 0, count = 0;
+  while (kv[2 * count]) count++;
+  buf[n++] = (uint8_t)(0x80 | count);
+  for (size_t i = 0; i < 2 * count; i++) {
+    size_t l = strlen(kv[i]);
+    buf[n++] = 0xd9;
+    buf[n++] = (uint8_t)l;
+    memcpy(buf + n, kv[i], l);
+    n += l;
+  }
+  Hashicorp__Nomad__Plugins__Base__Proto__SetConfigRequest req =
+      HASHICORP__NOMAD__PLUGINS__BASE__PROTO__SET_CONFIG_REQUEST__INIT;
+  req.msgpack_config.data = buf;
+  req.msgpack_config.len = n;
+  ProtobufCMessage *rep;
+  grpc_status_code c = call("/hashicorp.nomad.plugins.base.proto.BasePlugin/SetConfig", &req.base,
+                            &hashicorp__nomad__plugins__base__proto__set_config_response__descriptor,
+                            &rep, details, dlen);
+  free_msg(rep);
+  return c;
+}
+
+/* Writes <tmp>/driver.ini (0600) and returns its path. */
+static const char *write_ini(const char *content) {
+  static char path[256];
+  snprintf(path, sizeof path, "%s/driver.ini", tmp);
+  FILE *f = fopen(path, "w");
+  CHECK(f != NULL);
+  if (f) {
+    fprintf(f, "[driver]\nmodule_dir = %s\nstate_dir = %s/state\n%s", MODULE_DIR_FOR_TESTS, tmp,
+            content);
+    fclose(f);
+  }
+  chmod(path, 0600);
+  return path;
+}
+
+/* The first fingerprint of a new stream (caller frees). */
+static DP(FingerprintResponse) * fingerprint(void) {
+  DP(FingerprintRequest) freq = DP_INIT(FINGERPRINT_REQUEST);
+  rpc_stream *fs = rpc_stream_open(plug.client, DRV "Fingerprint", &freq.base, 1, 0);
+  ProtobufCMessage *fp = NULL;
+  CHECK(rpc_stream_recv(fs, &DP_DESC(fingerprint_response), &fp, 10000) == 1);
+  rpc_stream_cancel(fs);
+  rpc_status st = {0};
+  rpc_stream_finish(fs, &st);
+  rpc_status_clear(&st);
+  return (void *)fp;
+}
+
+static const char *fp_attr(const DP(FingerprintResponse) * f, const char *key) {
+  for (size_t i = 0; f && i < f->n_attributes; i++)
+    if (!strcmp(f->attributes[i]->key, key)) return f->attributes[i]->value->string_val;
+  return NULL;
+}
+
+/* Task ids unique to this test process. */
+static const char *tid(const char *rest) {
+  static char pool[16][128];
+  static int next;
+  char *id = pool[next++ % 16];
+  snprintf(id, 128, "alloc-%d/%s", (int)getpid(), rest);
+  return id;
+}
+
+typedef struct started {
+  char id[128];
+  DP(TaskHandle) *handle; /* owned by reply */
+  ProtobufCMessage *reply;
+} started;
+
+static grpc_status_code start_task(fake_alloc *a, const char *id, const char *name, uint8_t *cfg,
+                                   size_t cfg_len, started *out, char *details, size_t dlen,
+                                   int *recoverable) {
+  DP(StartTaskRequest) req = DP_INIT(START_TASK_REQUEST);
+  DP(TaskConfig) tc = DP_INIT(TASK_CONFIG);
+  DP(TaskConfig__EnvEntry) e1 = DP_INIT(TASK_CONFIG__ENV_ENTRY), e2 = e1;
+  DP(TaskConfig__EnvEntry) *env[] = {&e1, &e2};
+  e1.key = (char *)"GREETING";
+  e1.value = (char *)"hello from the job";
+  e2.key = (char *)"PATH";
+  e2.value = (char *)"/usr/bin:/bin";
+  tc.id = (char *)id;
+  tc.name = (char *)name;
+  tc.alloc_id = (char *)"alloc-0000";
+  tc.alloc_dir = a->root;
+  tc.stdout_path = a->stdout_fifo;
+  tc.stderr_path = a->stderr_fifo;
+  tc.user = (char *)"";
+  tc.msgpack_driver_config.data = cfg;
+  tc.msgpack_driver_config.len = cfg_len;
+  tc.n_env = 2;
+  tc.env = env;
+  req.task = &tc;
+  memset(out, 0, sizeof *out);
+  snprintf(out->id, sizeof out->id, "%s", id);
+  rpc_status st = {0};
+  if (rpc_unary(plug.client, DRV "StartTask", &req.base, &DP_DESC(start_task_response),
+                &out->reply, 30000, &st) != 0)
+    st.code = GRPC_STATUS_UNKNOWN;
+  snprintf(details, dlen, "%s", st.details ? st.details : "");
+  /* RecoverableError{recoverable: true} packs as 08 01 inside the Any. */
+  if (recoverable) {
+    static const char url[] = "RecoverableError";
+    *recoverable = 0;
+    for (size_t i = 0; st.status_details_bin && i + sizeof url - 1 + 4 <= st.status_details_len; i++)
+      if (!memcmp(st.status_details_bin + i, url, sizeof url - 1)) {
+        const unsigned char *v = st.status_details_bin + i + sizeof url - 1;
+        *recoverable = v[0] == 0x12 && v[1] == 2 && v[2] == 0x08 && v[3] == 1;
+      }
+  }
+  grpc_status_code code = st.code;
+  rpc_status_clear(&st);
+  if (code == GRPC_STATUS_OK) out->handle = ((DP(StartTaskResponse) *)out->reply)->handle;
+  return code;
+}
+
+static int wait_task(const char *id, DP(ExitResult) * res) {
+  DP(WaitTaskRequest) req = DP_INIT(WAIT_TASK_REQUEST);
+  req.task_id = (char *)id;
+  ProtobufCMessage *rep;
+  if (call(DRV "WaitTask", &req.base, &DP_DESC(wait_task_response), &rep, NULL, 0) !=
+      GRPC_STATUS_OK)
+    return -1;
+  DP(WaitTaskResponse) *w = (void *)rep;
+  int ok = w->result != NULL;
+  if (ok) *res = *w->result;
+  free_msg(rep);
+  return ok ? 0 : -1;
+}
+
+static grpc_status_code simple(const char *method, const char *id, const char *sig, int ms) {
+  ProtobufCMessage *rep = NULL;
+  grpc_status_code c;
+  if (!strcmp(method, "StopTask")) {
+    DP(StopTaskRequest) req = DP_INIT(STOP_TASK_REQUEST);
+    Google__Protobuf__Duration d = GOOGLE__PROTOBUF__DURATION__INIT;
+    d.seconds = ms / 1000;
+    d.nanos = (ms % 1000) * 1000000;
+    req.task_id = (char *)id;
+    req.timeout = &d;
+    req.signal = (char *)sig;
+    c = call(DRV "StopTask", &req.base, &DP_DESC(stop_task_response), &rep, NULL, 0);
+  } else if (!strcmp(method, "SignalTask")) {
+    DP(SignalTaskRequest) req = DP_INIT(SIGNAL_TASK_REQUEST);
+    req.task_id = (char *)id;
+    req.signal = (char *)sig;
+    c = call(DRV "SignalTask", &req.base, &DP_DESC(signal_task_response), &rep, NULL, 0);
+  } else {
+    DP(DestroyTaskRequest) req = DP_INIT(DESTROY_TASK_REQUEST);
+    req.task_id = (char *)id;
+    req.force = 1;
+    c = call(DRV "DestroyTask", &req.base, &DP_DESC(destroy_task_response), &rep, NULL, 0);
+  }
+  free_msg(rep);
+  return c;
+}
+
+/* Configures the plugin with python in daemon mode at `endpoint`. */
+static void daemon_mode(const char *endpoint) {
+  char details[1024];
+  const char *kv[] = {"config_file", write_ini("[module.python]\nmode = daemon\n"),
+                      "daemon_endpoint", endpoint, NULL};
+  CHECK(set_config(kv, details, sizeof details) == GRPC_STATUS_OK);
+}
+
+/* StartTask in the daemon, output byte-exact in the FIFOs, WaitTask's exit
+ * code; the execution id is Nomad's task id. */
+static void test_run_in_daemon(execd_proc *d) {
+  daemon_mode(d->address);
+  fake_alloc a;
+  CHECK(fake_alloc_create(&a, "web") == 0);
+  size_t len;
+  uint8_t *cfg = task_config_msgpack(
+      "python", NULL,
+      "import os, sys\nfor i in range(2000): print('line', i, os.environ['GREETING'])\n"
+      "sys.stderr.write('to stderr\\n')\nsys.exit(3)\n",
+      NULL, &len);
+  started s;
+  char details[1024];
+  grpc_status_code rc = start_task(&a, tid("web/0001"), "web", cfg, len, &s, details,
+                                   sizeof details, NULL);
+  free(cfg);
+  CHECK(rc == GRPC_STATUS_OK);
+  if (rc != GRPC_STATUS_OK) fprintf(stderr, "StartTask: %s\n", details);
+  DP(ExitResult) r;
+  CHECK(wait_task(s.id, &r) == 0 && r.exit_code == 3 && r.signal == 0);
+  CHECK(fake_alloc_wait_eof(&a, 10000) == 0);
+  size_t cap = 2000 * 40, n = 0;
+  char *want = malloc(cap);
+  for (int i = 0; i < 2000; i++)
+    n += (size_t)snprintf(want + n, cap - n, "line %d hello from the job\n", i);
+  CHECK(a.out_len == n && a.out && memcmp(a.out, want, n) == 0);
+  CHECK(a.err && !strcmp(a.err, "to stderr\n"));
+  free(want);
+  /* The daemon knows the execution by Nomad's task id. */
+  EP(WaitExecutionResponse) *w = api_wait(d, s.id, 1000);
+  CHECK(w && w->complete && w->result && w->result->exit_code == 3);
+  if (w) protobuf_c_message_free_unpacked(&w->base, NULL);
+  CHECK(simple("DestroyTask", s.id, NULL, 0) == GRPC_STATUS_OK);
+  free_msg(s.reply);
+  fake_alloc_destroy(&a);
+}
+
+/* SignalTask reaches the execution; StopTask cancels it with the signal. */
+static void test_signal_and_stop(execd_proc *d) {
+  daemon_mode(d->address);
+  fake_alloc a;
+  CHECK(fake_alloc_create(&a, "sig") == 0);
+  size_t len;
+  uint8_t *cfg = task_config_msgpack(
+      "python", NULL,
+      "import signal, time, sys\n"
+      "signal.signal(signal.SIGUSR1, lambda *a: print('got usr1', flush=True))\n"
+      "print('ready', flush=True)\n"
+      "while True: time.sleep(0.05)\n",
+      NULL, &len);
+  started s;
+  char details[1024];
+  CHECK(start_task(&a, tid("sig/0002"), "sig", cfg, len, &s, details, sizeof details, NULL) ==
+        GRPC_STATUS_OK);
+  free(cfg);
+  CHECK(fake_alloc_wait_output(&a, "ready\n", 10000) == 1);
+  CHECK(simple("SignalTask", s.id, "SIGUSR1", 0) == GRPC_STATUS_OK);
+  CHECK(fake_alloc_wait_output(&a, "got usr1\n", 10000) == 1);
+  CHECK(simple("StopTask", s.id, "SIGTERM", 2000) == GRPC_STATUS_OK);
+  DP(ExitResult) r;
+  CHECK(wait_task(s.id, &r) == 0 && r.signal == SIGTERM);
+  CHECK(simple("SignalTask", s.id, "SIGUSR1", 0) == GRPC_STATUS_FAILED_PRECONDITION);
+  CHECK(simple("DestroyTask", s.id, NULL, 0) == GRPC_STATUS_OK);
+  free_msg(s.reply);
+  fake_alloc_destroy(&a);
+}
+
+/* An unreachable daemon: StartTask fails with a recoverable error. */
+static void test_unreachable_start(void) {
+  char ep[300];
+  snprintf(ep, sizeof ep, "unix:%s/no-daemon.sock", tmp);
+  daemon_mode(ep);
+  fake_alloc a;
+  CHECK(fake_alloc_create(&a, "nodaemon") == 0);
+  size_t len;
+  uint8_t *cfg = task_config_msgpack("python", NULL, "print(1)\n", NULL, &len);
+  started s;
+  char details[1024];
+  int recoverable = 0;
+  CHECK(start_task(&a, tid("nodaemon/0003"), "nodaemon", cfg, len, &s, details, sizeof details,
+                   &recoverable) == GRPC_STATUS_UNAVAILABLE);
+  free(cfg);
+  CHECK_STR_CONTAINS(details, "unreachable");
+  CHECK(recoverable == 1);
+  free_msg(s.reply);
+  fake_alloc_destroy(&a);
+}
+
+/* mode = daemon needs an endpoint; bad modes and endpoints are refused
+ * with the file:line or the plugin block's field. */
+static void test_config(void) {
+  char details[1024], where[320];
+  const char *ini = write_ini("[module.python]\nmode = daemon\n");
+  const char *kv1[] = {"config_file", ini, NULL};
+  CHECK(set_config(kv1, details, sizeof details) == GRPC_STATUS_INVALID_ARGUMENT);
+  snprintf(where, sizeof where, "%s:5: [module.python]: mode", ini);
+  CHECK_STR_CONTAINS(details, where);
+  CHECK_STR_CONTAINS(details, "endpoint");
+  CHECK_STR_CONTAINS(details, "daemon_endpoint");
+
+  ini = write_ini("[module.python]\nmode = remote\n");
+  CHECK(set_config(kv1, details, sizeof details) == GRPC_STATUS_INVALID_ARGUMENT);
+  CHECK_STR_CONTAINS(details, "\"remote\" is not a mode");
+
+  ini = write_ini("[daemon]\nendpoint = nowhere\n[module.python]\nmode = daemon\n");
+  CHECK(set_config(kv1, details, sizeof details) == GRPC_STATUS_INVALID_ARGUMENT);
+  snprintf(where, sizeof where, "%s:5: [daemon]: endpoint", ini);
+  CHECK_STR_CONTAINS(details, where);
+
+  const char *kv2[] = {"daemon_endpoint", "relative/sock", NULL};
+  CHECK(set_config(kv2, details, sizeof details) == GRPC_STATUS_INVALID_ARGUMENT);
+  CHECK_STR_CONTAINS(details, "field \"daemon_endpoint\"");
+}
+
+/* An unreachable daemon makes its modules unhealthy with the reason. */
+static void test_unreachable_fingerprint(void) {
+  char details[1024], ep[300];
+  snprintf(ep, sizeof ep, "unix:%s/no-daemon.sock", tmp);
+  const char *ini = write_ini("[module.python]\nmode = daemon\n");
+  const char *kv[] = {"config_file", ini, "daemon_endpoint", ep, NULL};
+  CHECK(set_config(kv, details, sizeof details) == GRPC_STATUS_OK);
+  if (details[0]) fprintf(stderr, "SetConfig: %s\n", details);
+  DP(FingerprintResponse) *f = fingerprint();
+  char want[400];
+  snprintf(want, sizeof want, "python: daemon at %s unreachable", ep);
+  CHECK_STR_CONTAINS(f ? f->health_description : NULL, want);
+  const char *backends = fp_attr(f, "driver.elide.backends");
+  CHECK(backends && !strstr(backends, "python"));
+  free_msg((void *)f);
+}
+
+/* A running daemon: the module is healthy with the daemon's attributes. */
+static void test_healthy_fingerprint(execd_proc *d) {
+  char details[1024], body[512];
+  snprintf(body, sizeof body, "[daemon]\nendpoint = %s\n[module.python]\nmode = daemon\n",
+           d->address);
+  const char *kv[] = {"config_file", write_ini(body), NULL};
+  CHECK(set_config(kv, details, sizeof details) == GRPC_STATUS_OK);
+  if (details[0]) fprintf(stderr, "SetConfig: %s\n", details);
+  DP(FingerprintResponse) *f = fingerprint();
+  const char *backends = fp_attr(f, "driver.elide.backends");
+  CHECK(backends && strstr(backends, "python"));
+  const char *mode = fp_attr(f, "driver.elide.python.mode");
+  CHECK(mode && !strcmp(mode, "daemon"));
+  if (f && !(backends && strstr(backends, "python")))
+    fprintf(stderr, "fingerprint: %s\n", f->health_description);
+  free_msg((void *)f);
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  grpc_init();
+  CHECK(mkdtemp(tmp) != NULL);
+  CHECK(plugin_start(&plug, NULL) == 0);
+  test_config();
+  test_unreachable_fingerprint();
+  execd_proc d;
+  CHECK(execd_setup(&d, "") == 0);
+  int up = execd_launch(&d) == 0;
+  CHECK(up);
+  if (up) {
+    test_healthy_fingerprint(&d);
+    test_run_in_daemon(&d);
+    test_signal_and_stop(&d);
+  }
+  test_unreachable_start();
+  execd_teardown(&d);
+  int status = plugin_stop(&plug, 0, 5000);
+  CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+  CHECK(system(cmd) == 0);
+  grpc_shutdown_blocking();
+  return CHECK_DONE();
+}
