@@ -462,6 +462,16 @@ int modules_load_dir(module_registry *reg, const char *dir, char *err, size_t er
   return 0;
 }
 
+void modules_retire(loaded_module *m) {
+  if (!m->state) return;
+  void **grown = realloc(m->retired, (m->nretired + 1) * sizeof *grown);
+  if (grown) { /* on ENOMEM the instance is only unreachable, never freed */
+    grown[m->nretired++] = m->state;
+    m->retired = grown;
+  }
+  m->state = NULL;
+}
+
 int modules_init(loaded_module *m, const elide_host_services *host,
                  const elide_module_config *config) {
   char why[400] = "";
@@ -476,9 +486,10 @@ int modules_init(loaded_module *m, const elide_host_services *host,
     if (!why[0]) snprintf(why, sizeof why, "error %d (%s)", rc, strerror(rc < 0 ? -rc : rc));
     snprintf(m->error, sizeof m->error, "module %s: init failed: %s", m->desc->name, why);
     log_msg(LOG_ERROR, "module init failed", "module", m->desc->name, "error", why, NULL);
-    m->state = NULL;
+    modules_retire(m);
     return rc < 0 ? rc : -EINVAL;
   }
+  modules_retire(m);
   m->error[0] = '\0';
   m->state = state;
   return 0;

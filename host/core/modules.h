@@ -25,6 +25,11 @@ typedef struct loaded_module {
   const elide_module_descriptor *desc;
   char error[512];                      /* non-empty: refused or failed init, with reason */
   void *state;                          /* instance from ops->init, NULL until configured */
+  /* Instances replaced by a reconfiguration. Modules have no destructor and
+   * tasks started with an old instance may still use it, so they are kept
+   * (and stay reachable, which is also what leak checkers see). */
+  void **retired;
+  size_t nretired;
 } loaded_module;
 
 typedef struct module_registry {
@@ -50,6 +55,9 @@ int modules_load_dir(module_registry *reg, const char *dir, char *err, size_t er
  * <name>: init failed: <reason>" (logged). An earlier instance is not
  * freed: tasks started with it may still run. Returns 0 or the negative
  * code (-EINVAL when init claims success without an instance). */
+/* Moves m->state to m->retired (kept, never freed) and clears it. */
+void modules_retire(loaded_module *m);
+
 int modules_init(loaded_module *m, const elide_host_services *host,
                  const elide_module_config *config);
 

@@ -34,7 +34,7 @@ static void add_module_keys(task_schema *s, loaded_module *m) {
       snprintf(m->error, sizeof m->error, "module %s: task key \"%s\" is reserved by the host",
                d->name, key->name);
       m->desc = NULL; /* refused, like the loader's refusals */
-      m->state = NULL;
+      modules_retire(m);
       return;
     }
     if (s->fields[at].type != task_schema_cty_type(key->type)) {
@@ -42,7 +42,7 @@ static void add_module_keys(task_schema *s, loaded_module *m) {
                "module %s: task key \"%s\" clashes with module %s's key of another type", d->name,
                key->name, s->owner[at]->desc->name);
       m->desc = NULL;
-      m->state = NULL;
+      modules_retire(m);
       return;
     }
   }
