@@ -12,7 +12,7 @@ packages=(
   libinih-dev libmsgpack-dev libffi-dev
   python3 python3-grpcio python3-protobuf
   clang lld wasi-libc libclang-rt-dev-wasm32
-  lua5.4
+  lua5.4 nodejs valgrind
 )
 
 missing=()
