@@ -3,6 +3,7 @@
 
 #include "daemon_client.h"
 #include "log.h"
+#include "relay.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,12 +24,16 @@ typedef struct daemon_task {
   task *t; /* not referenced: release joins every thread before the task can go */
   char endpoint[512];
   char fifo[2][PATH_MAX];
-  char offsets_path[PATH_MAX + 32];
+  /* The task's elide-relay, which owns the FIFOs (relay.h). */
+  pid_t relay_pid;
+  uint64_t relay_ticks;
+  char relay_sock[PATH_MAX + 16];
+  int rfd[2]; /* each output thread's connection to the relay, -1 */
   pthread_mutex_t mu;
   pthread_cond_t cond;
   int closing;
   rpc_stream *streams[2];
-  uint64_t offset[2]; /* next byte of each stream to write into its FIFO */
+  uint64_t offset[2]; /* next byte of each stream for the relay */
   int out_done[2];
   pthread_t out_th[2], wait_th;
   int out_started[2], wait_started;
@@ -58,59 +64,72 @@ static int is_closing(daemon_task *d) {
   return c;
 }
 
-/* Records both offsets (16 bytes, rewritten in place). */
-static void save_offsets(daemon_task *d) {
-  uint64_t v[2];
-  pthread_mutex_lock(&d->mu);
-  v[0] = d->offset[0];
-  v[1] = d->offset[1];
-  pthread_mutex_unlock(&d->mu);
-  int fd = open(d->offsets_path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return;
-  if (pwrite(fd, v, sizeof v, 0) != (ssize_t)sizeof v)
-    log_msg(LOG_WARN, "cannot record output offsets", "task_id", d->t->id, NULL);
-  close(fd);
-}
-
-static void load_offsets(daemon_task *d) {
-  uint64_t v[2] = {0, 0};
-  int fd = open(d->offsets_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd >= 0) {
-    if (pread(fd, v, sizeof v, 0) != (ssize_t)sizeof v) v[0] = v[1] = 0;
+/* Connects output thread i to the relay (after checking it is still the
+ * process that was started) and learns where its stream stands; 1 when the
+ * stream already got its eof, -1 when the relay is gone. */
+static int relay_attach(daemon_task *d, int i) {
+  if (!relay_alive(d->relay_pid, d->relay_ticks)) return -1;
+  int fd = relay_connect(d->relay_sock);
+  if (fd < 0) return -1;
+  uint64_t next[2];
+  unsigned closed = 0;
+  if (relay_offsets(fd, next, &closed) != 0) {
     close(fd);
+    return -1;
   }
-  d->offset[0] = v[0];
-  d->offset[1] = v[1];
+  pthread_mutex_lock(&d->mu);
+  if (d->rfd[i] >= 0) close(d->rfd[i]);
+  d->rfd[i] = fd;
+  d->offset[i] = next[i];
+  int closing = d->closing;
+  pthread_mutex_unlock(&d->mu);
+  if (closing) shutdown(fd, SHUT_RDWR);
+  return closed & (1u << i) ? 1 : 0;
 }
 
-/* Opens a FIFO for writing like the monitor does (no symlinks), waiting for
- * its reader; -1 when closing. */
-static int open_fifo(daemon_task *d, const char *path) {
-  for (;;) {
+static void relay_detach(daemon_task *d, int i) {
+  pthread_mutex_lock(&d->mu);
+  if (d->rfd[i] >= 0) close(d->rfd[i]);
+  d->rfd[i] = -1;
+  pthread_mutex_unlock(&d->mu);
+}
+
+/* Hands one chunk to the relay (which drops what it already wrote); 0, or
+ * -1 when the stream cannot go on (relay gone or refusing). */
+static int relay_chunk(daemon_task *d, int i, const EP(OutputChunk) * ch) {
+  for (int attempt = 0; attempt < 2; attempt++) {
+    pthread_mutex_lock(&d->mu);
+    int fd = d->rfd[i];
+    uint64_t next = d->offset[i];
+    pthread_mutex_unlock(&d->mu);
+    uint64_t nx[2] = {0, 0};
+    int rc = 0;
+    if (ch->offset > next) { /* trimmed from the daemon's spool: lost */
+      char lost[32];
+      snprintf(lost, sizeof lost, "%llu", (unsigned long long)(ch->offset - next));
+      log_msg(LOG_WARN, "output trimmed by the daemon before it was read", "task_id", d->t->id,
+              "bytes", lost, NULL);
+      rc = relay_skip(fd, i, ch->offset, nx);
+    }
+    if (rc == 0 && ch->data.len) rc = relay_data(fd, i, ch->offset, ch->data.data, ch->data.len, nx);
+    if (rc == 0 && ch->eof) rc = relay_eof(fd, i, nx);
+    if (rc == 0) {
+      pthread_mutex_lock(&d->mu);
+      if (nx[i] > d->offset[i]) d->offset[i] = nx[i];
+      pthread_mutex_unlock(&d->mu);
+      return 0;
+    }
     if (is_closing(d)) return -1;
-    int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd >= 0) {
-      int fl = fcntl(fd, F_GETFL);
-      if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-      return fd;
-    }
-    if (errno != ENXIO && errno != EINTR && errno != ENOENT) {
-      log_msg(LOG_WARN, "cannot open output FIFO", "path", path, "error", strerror(errno), NULL);
-      return -1;
-    }
-    sleep_ms(100);
+    log_msg(LOG_WARN, "output relay refused a chunk; reconnecting", "task_id", d->t->id, "error",
+            strerror(-rc), NULL);
+    relay_detach(d, i);
+    if (relay_attach(d, i) != 0) return -1;
+    pthread_mutex_lock(&d->mu);
+    next = d->offset[i];
+    pthread_mutex_unlock(&d->mu);
+    if (ch->offset > next) return 1; /* a gap the relay does not have: re-read */
   }
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n) {
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
+  return -1;
 }
 
 typedef struct out_arg {
@@ -125,8 +144,12 @@ static void *output_main(void *arg) {
   daemon_task *d = a->d;
   int i = a->i;
   free(a);
-  int fd = d->fifo[i][0] ? open_fifo(d, d->fifo[i]) : -1;
-  int done = 0;
+  int done = relay_attach(d, i);
+  if (done < 0) {
+    log_msg(LOG_WARN, "output relay is gone; the task's output no longer reaches Nomad",
+            "task_id", d->t->id, "stream", i ? "stderr" : "stdout", NULL);
+    done = 1;
+  }
   while (!done && !is_closing(d)) {
     EP(ReadOutputRequest) req = EP_INIT(READ_OUTPUT_REQUEST);
     req.session_id = (char *)DAEMON_SESSION_ID;
@@ -147,6 +170,7 @@ static void *output_main(void *arg) {
     int closing = d->closing;
     pthread_mutex_unlock(&d->mu);
     if (closing) rpc_stream_cancel(s);
+    int reread = 0;
     for (;;) {
       ProtobufCMessage *m = NULL;
       int r = rpc_stream_recv(s, &EP_DESC(output_chunk), &m, 500);
@@ -156,35 +180,19 @@ static void *output_main(void *arg) {
       }
       if (r != 1) break;
       EP(OutputChunk) *ch = (void *)m;
-      pthread_mutex_lock(&d->mu);
-      uint64_t next = d->offset[i];
-      pthread_mutex_unlock(&d->mu);
-      size_t skip = 0;
-      if (ch->offset > next) { /* trimmed from the daemon's spool: lost */
-        char lost[32];
-        snprintf(lost, sizeof lost, "%llu", (unsigned long long)(ch->offset - next));
-        log_msg(LOG_WARN, "output trimmed by the daemon before it was read", "task_id",
-                d->t->id, "bytes", lost, NULL);
-        next = ch->offset;
-      } else if (ch->offset < next) {
-        skip = next - ch->offset < ch->data.len ? (size_t)(next - ch->offset) : ch->data.len;
+      int rc = relay_chunk(d, i, ch);
+      if (rc == 0 && ch->eof) done = 1;
+      if (rc < 0) {
+        if (!is_closing(d))
+          log_msg(LOG_WARN, "output relay is gone; the task's output no longer reaches Nomad",
+                  "task_id", d->t->id, "stream", i ? "stderr" : "stdout", NULL);
+        done = 1;
       }
-      size_t n = ch->data.len - skip;
-      if (n && fd >= 0 && write_all(fd, ch->data.data + skip, n) != 0) {
-        log_msg(LOG_WARN, "output FIFO write failed; reopening", "task_id", d->t->id, "error",
-                strerror(errno), NULL);
-        close(fd);
-        fd = open_fifo(d, d->fifo[i]);
-        if (fd >= 0) write_all(fd, ch->data.data + skip, n);
-      }
-      pthread_mutex_lock(&d->mu);
-      d->offset[i] = next + n;
-      pthread_mutex_unlock(&d->mu);
-      if (n) save_offsets(d);
-      if (ch->eof) done = 1;
+      reread = rc > 0;
       protobuf_c_message_free_unpacked(m, NULL);
-      if (done) break;
+      if (done || reread) break;
     }
+    if (reread) rpc_stream_cancel(s);
     pthread_mutex_lock(&d->mu);
     d->streams[i] = NULL;
     pthread_mutex_unlock(&d->mu);
@@ -192,9 +200,9 @@ static void *output_main(void *arg) {
     rpc_stream_finish(s, &st);
     if (st.code == GRPC_STATUS_NOT_FOUND) done = 1; /* the execution is gone */
     rpc_status_clear(&st);
-    if (!done) sleep_ms(RETRY_MS);
+    if (!done && !reread) sleep_ms(RETRY_MS);
   }
-  if (fd >= 0) close(fd);
+  relay_detach(d, i);
   pthread_mutex_lock(&d->mu);
   d->out_done[i] = 1;
   pthread_cond_broadcast(&d->cond);
@@ -290,7 +298,8 @@ static daemon_task *proxy_new(task *t, const char *endpoint, const char *out, co
   snprintf(d->endpoint, sizeof d->endpoint, "%s", endpoint);
   snprintf(d->fifo[0], sizeof d->fifo[0], "%s", out ? out : "");
   snprintf(d->fifo[1], sizeof d->fifo[1], "%s", err ? err : "");
-  snprintf(d->offsets_path, sizeof d->offsets_path, "%s/output.offsets", t->state_dir);
+  snprintf(d->relay_sock, sizeof d->relay_sock, "%s/%s", t->state_dir, RELAY_SOCKET_NAME);
+  d->rfd[0] = d->rfd[1] = -1;
   pthread_mutex_init(&d->mu, NULL);
   pthread_cond_init(&d->cond, NULL);
   return d;
@@ -315,17 +324,36 @@ static int proxy_run(daemon_task *d) {
   return 0;
 }
 
-static void proxy_free(daemon_task *d) {
+/* Ends the relay of a task whose output will not be completed (released
+ * or never started), and waits a little for it to go. */
+static void relay_end(daemon_task *d) {
+  if (!relay_alive(d->relay_pid, d->relay_ticks)) return;
+  int fd = relay_connect(d->relay_sock);
+  if (fd >= 0) {
+    relay_abort(fd);
+    close(fd);
+  } else {
+    kill(d->relay_pid, SIGKILL);
+  }
+  for (int waited = 0; waited < 2000 && relay_alive(d->relay_pid, d->relay_ticks); waited += 10)
+    sleep_ms(10);
+}
+
+/* end_relay: also ends the relay (the task is released). */
+static void proxy_free(daemon_task *d, int end_relay) {
   if (!d) return;
   pthread_mutex_lock(&d->mu);
   d->closing = 1;
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < 2; i++) {
     if (d->streams[i]) rpc_stream_cancel(d->streams[i]);
+    if (d->rfd[i] >= 0) shutdown(d->rfd[i], SHUT_RDWR); /* a reply the relay may owe */
+  }
   pthread_cond_broadcast(&d->cond);
   pthread_mutex_unlock(&d->mu);
   for (int i = 0; i < 2; i++)
     if (d->out_started[i]) pthread_join(d->out_th[i], NULL);
   if (d->wait_started) pthread_join(d->wait_th, NULL);
+  if (end_relay) relay_end(d);
   pthread_cond_destroy(&d->cond);
   pthread_mutex_destroy(&d->mu);
   free(d);
@@ -444,36 +472,60 @@ int daemon_task_start(task *t, const char *endpoint, const task_request *tr,
   }
   if (mkdir_p_state(t->state_dir) != 0) {
     snprintf(err, errlen, "cannot create %s: %s", t->state_dir, strerror(errno));
-    proxy_free(d);
+    proxy_free(d, 0);
     return -EIO;
   }
-  unlink(d->offsets_path);
-  int rc = execute(endpoint, t, tr, cfg, err, errlen);
+  char relay_path[PATH_MAX];
+  int rc = relay_default_path(relay_path, sizeof relay_path);
+  if (rc != 0) {
+    snprintf(err, errlen, "elide-relay not found next to the plugin or in %s",
+             ELIDE_INSTALL_PKGLIBDIR);
+    proxy_free(d, 0);
+    return rc;
+  }
+  rc = relay_spawn(relay_path, t->state_dir, d->fifo[0], d->fifo[1], &d->relay_pid,
+                   &d->relay_ticks, err, errlen);
+  if (rc != 0) {
+    proxy_free(d, 0);
+    return rc == -EAGAIN ? -EIO : rc;
+  }
+  rc = execute(endpoint, t, tr, cfg, err, errlen);
   if (rc == 0 && (rc = proxy_run(d)) != 0) snprintf(err, errlen, "cannot start threads");
   if (rc != 0) {
     t->remote = NULL;
     t->runner = NULL;
-    proxy_free(d);
+    proxy_free(d, 1);
   }
   return rc;
 }
 
 int daemon_task_recover(task *t, const char *endpoint, const char *stdout_path,
-                        const char *stderr_path, char *err, size_t errlen) {
+                        const char *stderr_path, pid_t relay_pid, uint64_t relay_ticks,
+                        const char *relay_socket, char *err, size_t errlen) {
   daemon_task *d = proxy_new(t, endpoint, stdout_path, stderr_path);
   if (!d) {
     snprintf(err, errlen, "out of memory");
     return -ENOMEM;
   }
-  load_offsets(d);
+  d->relay_pid = relay_pid;
+  d->relay_ticks = relay_ticks;
+  if (relay_socket && relay_socket[0])
+    snprintf(d->relay_sock, sizeof d->relay_sock, "%s", relay_socket);
   int rc = proxy_run(d);
   if (rc != 0) {
     snprintf(err, errlen, "cannot start threads");
     t->remote = NULL;
     t->runner = NULL;
-    proxy_free(d);
+    proxy_free(d, 0);
   }
   return rc;
+}
+
+void daemon_task_relay(const task *t, pid_t *pid, uint64_t *ticks, const char **sock) {
+  const daemon_task *d = t->remote;
+  *pid = d ? d->relay_pid : 0;
+  *ticks = d ? d->relay_ticks : 0;
+  *sock = d ? d->relay_sock : "";
 }
 
 const char *daemon_task_endpoint(const task *t) { return t->remote ? t->remote->endpoint : ""; }
@@ -573,13 +625,8 @@ static void daemon_kill(task *t) {
 static void daemon_release(task *t) {
   daemon_task *d = t->remote;
   t->remote = NULL;
-  proxy_free(d);
-  if (d) {
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/output.offsets", t->state_dir);
-    unlink(path);
-    rmdir(t->state_dir);
-  }
+  proxy_free(d, 1);
+  if (d) rmdir(t->state_dir);
 }
 
 static pid_t daemon_pid(const task *t) {

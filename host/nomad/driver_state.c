@@ -20,7 +20,7 @@ uint8_t *driver_state_encode(const driver_state *s, size_t *len) {
   msgpack_packer pk;
   msgpack_sbuffer_init(&sb);
   msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-  msgpack_pack_map(&pk, s->daemon_endpoint[0] ? 9 : 8);
+  msgpack_pack_map(&pk, 8 + (s->daemon_endpoint[0] ? 1 : 0) + (s->relay_pid > 0 ? 3 : 0));
   pack_str(&pk, "v");
   msgpack_pack_int(&pk, DRIVER_STATE_VERSION);
   pack_str(&pk, "module");
@@ -40,6 +40,14 @@ uint8_t *driver_state_encode(const driver_state *s, size_t *len) {
   if (s->daemon_endpoint[0]) {
     pack_str(&pk, "daemon_endpoint");
     pack_str(&pk, s->daemon_endpoint);
+  }
+  if (s->relay_pid > 0) {
+    pack_str(&pk, "relay_pid");
+    msgpack_pack_int64(&pk, s->relay_pid);
+    pack_str(&pk, "relay_start");
+    msgpack_pack_uint64(&pk, s->relay_start_ticks);
+    pack_str(&pk, "relay_socket");
+    pack_str(&pk, s->relay_socket);
   }
   *len = sb.size;
   return (uint8_t *)sb.data; /* sbuffer memory is malloc'd: the caller frees it */
@@ -95,6 +103,11 @@ int driver_state_decode(const uint8_t *buf, size_t len, driver_state *out, char 
     else if (!strcmp(name, "started_at")) bad = get_int(val, &out->started_at_ns), seen |= 128;
     else if (!strcmp(name, "daemon_endpoint"))
       bad = get_str(val, out->daemon_endpoint, sizeof out->daemon_endpoint);
+    else if (!strcmp(name, "relay_pid")) bad = get_int(val, &i), out->relay_pid = (pid_t)i;
+    else if (!strcmp(name, "relay_start"))
+      bad = get_int(val, &i), out->relay_start_ticks = (uint64_t)i;
+    else if (!strcmp(name, "relay_socket"))
+      bad = get_str(val, out->relay_socket, sizeof out->relay_socket);
     if (bad) {
       snprintf(err, errlen, "driver_state: key \"%s\" has the wrong type", name);
       goto out;

@@ -20,6 +20,12 @@ typedef struct driver_state {
   /* Daemon mode: the execution daemon running the task ("" = local; the
    * monitor fields are then 0). Optional key "daemon_endpoint". */
   char daemon_endpoint[512];
+  /* Daemon mode: the task's elide-relay, owner of its output FIFOs.
+   * Optional keys "relay_pid", "relay_start" (/proc starttime) and
+   * "relay_socket"; 0 / "" in states written before the relay existed. */
+  pid_t relay_pid;
+  uint64_t relay_start_ticks;
+  char relay_socket[PATH_MAX];
 } driver_state;
 
 /* Returns a malloc'd buffer (free()) or NULL on ENOMEM. */

@@ -127,6 +127,9 @@ static int encode_state(task *t) {
     ds.task_pid = exec_task_pid(t->proc);
   } else {
     snprintf(ds.daemon_endpoint, sizeof ds.daemon_endpoint, "%s", daemon_task_endpoint(t));
+    const char *sock;
+    daemon_task_relay(t, &ds.relay_pid, &ds.relay_start_ticks, &sock);
+    snprintf(ds.relay_socket, sizeof ds.relay_socket, "%s", sock);
   }
   ds.started_at_ns = t->started_at_ns;
   t->driver_state = driver_state_encode(&ds, &t->driver_state_len);
@@ -321,7 +324,7 @@ static void keep_driver_state(task *t, const DP(RecoverTaskRequest) * req) {
 }
 
 /* RecoverTask of a daemon-mode task: the proxy resumes waiting and the
- * output from the recorded offsets. Consumes the reference on t. */
+ * output from the relay's offsets. Consumes the reference on t. */
 static void recover_daemon(rpc_call *call, plugin *p, task *t, loaded_module *m,
                            const driver_state *ds, const DP(RecoverTaskRequest) * req) {
   char err[1024] = "";
@@ -343,7 +346,8 @@ static void recover_daemon(rpc_call *call, plugin *p, task *t, loaded_module *m,
     return;
   }
   if (daemon_task_recover(t, ds->daemon_endpoint, req->handle->config->stdout_path,
-                          req->handle->config->stderr_path, err, sizeof err) != 0) {
+                          req->handle->config->stderr_path, ds->relay_pid,
+                          ds->relay_start_ticks, ds->relay_socket, err, sizeof err) != 0) {
     log_msg(LOG_WARN, "task recovery failed", "task_id", id, "error", err, NULL);
     task_unref(task_table_remove(&p->tasks, id));
     task_unref(t);

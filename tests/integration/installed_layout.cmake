@@ -6,7 +6,7 @@ execute_process(COMMAND ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${PR
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "cmake --install failed: ${rc}")
 endif()
-foreach(f bin/nomad-driver-elide lib/nomad-driver-elide/elide-monitor
+foreach(f bin/nomad-driver-elide lib/nomad-driver-elide/elide-monitor lib/nomad-driver-elide/elide-relay
           lib/nomad-driver-elide/modules/python.so)
   if(NOT EXISTS "${PREFIX}/${f}")
     message(FATAL_ERROR "not installed: ${PREFIX}/${f}")

@@ -43,6 +43,7 @@ target_compile_definitions(test_plugin_daemon PRIVATE
   PLUGIN_BINARY="$<TARGET_FILE:nomad-driver-elide>"
   MODULE_DIR="${ELIDE_BUILD_MODULEDIR}"
   MODULE_DIR_FOR_TESTS="${ELIDE_BUILD_MODULEDIR}")
-add_dependencies(test_plugin_daemon nomad-driver-elide elide-execd elide_python elide-monitor)
+add_dependencies(test_plugin_daemon nomad-driver-elide elide-execd elide_python elide-monitor
+  elide-relay)
 add_test(NAME integration.plugin_daemon COMMAND test_plugin_daemon)
 set_tests_properties(integration.plugin_daemon PROPERTIES TIMEOUT 180 LABELS integration)

@@ -279,6 +279,76 @@ static void test_signal_and_stop(execd_proc *d) {
   fake_alloc_destroy(&a);
 }
 
+static grpc_status_code recover_task(const started *s) {
+  DP(RecoverTaskRequest) req = DP_INIT(RECOVER_TASK_REQUEST);
+  req.task_id = (char *)s->id;
+  req.handle = s->handle;
+  ProtobufCMessage *rep;
+  char details[1024];
+  grpc_status_code c = call(DRV "RecoverTask", &req.base, &DP_DESC(recover_task_response), &rep,
+                            details, sizeof details);
+  if (c != GRPC_STATUS_OK) fprintf(stderr, "RecoverTask: %s\n", details);
+  free_msg(rep);
+  return c;
+}
+
+/* A kill -9 of the plugin mid-stream: the relay keeps the FIFOs open (the
+ * reader sees no EOF), a new plugin process recovers the task from its
+ * handle and the output goes on from the relay's offsets: the reader gets
+ * every line exactly once, then the exit code. */
+static void test_plugin_killed_mid_stream(execd_proc *d) {
+  daemon_mode(d->address);
+  fake_alloc a;
+  CHECK(fake_alloc_create(&a, "killed") == 0);
+  size_t len;
+  uint8_t *cfg = task_config_msgpack(
+      "python", NULL,
+      "import sys, time\n"
+      "for i in range(400):\n"
+      "  print('line %04d' % i, flush=True)\n"
+      "  if i % 50 == 0: sys.stderr.write('err %d\\n' % i); sys.stderr.flush()\n"
+      "  time.sleep(0.008)\n"
+      "sys.exit(7)\n",
+      NULL, &len);
+  started s;
+  char details[1024];
+  grpc_status_code rc = start_task(&a, tid("killed/0004"), "killed", cfg, len, &s, details,
+                                   sizeof details, NULL);
+  free(cfg);
+  CHECK(rc == GRPC_STATUS_OK);
+  if (rc != GRPC_STATUS_OK) {
+    fprintf(stderr, "StartTask: %s\n", details);
+    fake_alloc_destroy(&a);
+    return;
+  }
+  CHECK(fake_alloc_wait_output(&a, "line 0100\n", 10000) == 1);
+  int status = plugin_stop(&plug, 1, 5000);
+  CHECK(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  usleep(300000); /* the task goes on printing with nobody relaying */
+  CHECK(fake_alloc_wait_eof(&a, 200) != 0); /* the relay still holds the FIFOs */
+  CHECK(plugin_start(&plug, NULL) == 0);
+  daemon_mode(d->address);
+  CHECK(recover_task(&s) == GRPC_STATUS_OK);
+  DP(ExitResult) r;
+  CHECK(wait_task(s.id, &r) == 0 && r.exit_code == 7 && r.signal == 0);
+  CHECK(fake_alloc_wait_eof(&a, 10000) == 0);
+  size_t cap = 400 * 16, n = 0;
+  char *want = malloc(cap);
+  for (int i = 0; i < 400; i++) n += (size_t)snprintf(want + n, cap - n, "line %04d\n", i);
+  pthread_mutex_lock(&a.mu);
+  CHECK(a.out_len == n && a.out && memcmp(a.out, want, n) == 0);
+  if (a.out_len != n) fprintf(stderr, "stdout: %zu bytes, want %zu\n", a.out_len, n);
+  char want_err[200] = "";
+  for (int i = 0; i < 400; i += 50)
+    snprintf(want_err + strlen(want_err), sizeof want_err - strlen(want_err), "err %d\n", i);
+  CHECK(a.err && !strcmp(a.err, want_err));
+  pthread_mutex_unlock(&a.mu);
+  free(want);
+  CHECK(simple("DestroyTask", s.id, NULL, 0) == GRPC_STATUS_OK);
+  free_msg(s.reply);
+  fake_alloc_destroy(&a);
+}
+
 /* An unreachable daemon: StartTask fails with a recoverable error. */
 static void test_unreachable_start(void) {
   char ep[300];
@@ -376,6 +446,7 @@ int main(void) {
     test_healthy_fingerprint(&d);
     test_run_in_daemon(&d);
     test_signal_and_stop(&d);
+    test_plugin_killed_mid_stream(&d);
   }
   test_unreachable_start();
   execd_teardown(&d);
