@@ -13,9 +13,6 @@ plugin "nomad-driver-elide" {
     # python_runtime = "/usr/bin/python3"
     # module_dir     = "/usr/local/lib/nomad-driver-elide/modules"
     # state_dir      = "/run/nomad-driver-elide"
-    # module_options = {
-    #   "wasm.engine" = "wazero"
-    #   "js.runtime"  = "/usr/local/bin/node"
-    # }
+    # module_options = ["wasm.engine=wazero", "js.runtime=/usr/local/bin/node"]
   }
 }

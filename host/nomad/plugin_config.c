@@ -21,8 +21,11 @@ const cty_field plugin_config_fields[] = {
                              "mode = daemon; overrides [daemon] endpoint"},
     [CFG_MODULE_DIR] = {"module_dir", CTY_STRING, 0, "", NULL,
                         "absolute directory of backend modules; overrides [driver] module_dir"},
-    [CFG_MODULE_OPTIONS] = {"module_options", CTY_MAP_STRING, 0, NULL, NULL,
-                            "\"<module>.<key>\" = value; overrides [module.<module>] keys"},
+    /* A list of "k=v" strings, not a map: Nomad parses agent files with
+     * HCL1, which turns `x = { ... }` into a list of objects that a
+     * map(string) attribute rejects at agent start. */
+    [CFG_MODULE_OPTIONS] = {"module_options", CTY_LIST_STRING, 0, NULL, NULL,
+                            "[\"<module>.<key>=<value>\", ...]; overrides [module.<module>] keys"},
     [CFG_PYTHON_RUNTIME] = {"python_runtime", CTY_STRING, 0, "", NULL,
                             "absolute path of the python interpreter; overrides [module.python] "
                             "runtime"},
@@ -83,16 +86,18 @@ static int take_module_options(const cty_value *v, plugin_config *out, char *err
     return -E2BIG;
   }
   for (size_t i = 0; i < v->n; i++) {
-    const char *dot = strchr(v->items[i], '.');
-    if (!dot || dot == v->items[i] || !dot[1] || strlen(v->items[i]) >= 128 ||
-        strlen(v->values[i]) >= 1024) {
-      snprintf(err, errlen, "plugin config: field \"module_options\": key \"%s\" must read "
-               "\"<module>.<key>\" (value at most 1023 bytes)", v->items[i]);
+    const char *item = v->items[i], *eq = strchr(item, '=');
+    const char *dot = eq ? memchr(item, '.', (size_t)(eq - item)) : NULL;
+    size_t klen = eq ? (size_t)(eq - item) : 0;
+    if (!eq || !dot || dot == item || dot + 1 == eq || klen >= sizeof out->module_options[i].key ||
+        strlen(eq + 1) >= sizeof out->module_options[i].value) {
+      snprintf(err, errlen, "plugin config: field \"module_options\": entry %zu \"%.80s\" must "
+               "read \"<module>.<key>=<value>\" (value at most 1023 bytes)", i, item);
       return -EINVAL;
     }
-    snprintf(out->module_options[i].key, sizeof out->module_options[i].key, "%s", v->items[i]);
-    snprintf(out->module_options[i].value, sizeof out->module_options[i].value, "%s",
-             v->values[i]);
+    snprintf(out->module_options[i].key, sizeof out->module_options[i].key, "%.*s", (int)klen,
+             item);
+    snprintf(out->module_options[i].value, sizeof out->module_options[i].value, "%s", eq + 1);
   }
   out->nmodule_options = v->n;
   return 0;

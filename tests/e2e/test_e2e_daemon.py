@@ -29,11 +29,10 @@ e2e_util.HELPERS.setdefault("relay", "elide-relay")
 LINES = 600
 EXPECTED_LINES = "".join("line %04d\n" % i for i in range(LINES))
 
-# python in daemon mode comes from a deployment file (config_file): the
-# plugin block's module_options = { "python.mode" = "daemon" } is refused by
-# the agent's HCL1 config parser ("Inappropriate value for attribute
-# "module_options": map of string required": HCL1 decodes an object
-# attribute as a list of objects).
+# python in daemon mode comes from a deployment file (config_file), the way
+# operators deploy it; the plugin block's module_options =
+# ["python.mode=daemon"] would do the same (test_e2e_python.py covers
+# module_options in a real agent).
 DRIVER_INI = """; written by test_e2e_daemon.py
 [module.python]
 mode = daemon

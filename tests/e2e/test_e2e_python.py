@@ -27,6 +27,10 @@ def test_fingerprint(agent):
     status = agent.cli("node", "status", "-self", "-verbose").stdout
     check(any(l.split()[:3] == ["elide", "true", "true"] for l in status.splitlines()),
           "nomad node status shows elide detected and healthy")
+    # The plugin block's module_options (a list: Nomad reads agent files with
+    # HCL1) reaches a module's settings in a real agent.
+    check(attrs.get("driver.elide.js.runtime") == "/usr/bin/nodejs",
+          "plugin block module_options sets js.runtime (%s)" % attrs.get("driver.elide.js.runtime"))
 
 
 def test_hello(agent):
@@ -98,7 +102,8 @@ def bad_job(agent, name, needle):
 def main():
     if not usage_ok(1, "test_e2e_python.py <nomad-driver-elide binary>"):
         return 2
-    agent = new_agent(nomad_binary(), sys.argv[1])
+    agent = new_agent(nomad_binary(), sys.argv[1], plugin_config={
+        "python_runtime": "/usr/bin/python3", "module_options": ["js.runtime=/usr/bin/nodejs"]})
     tests = [(t.__name__ + " raised", t, agent)
              for t in (test_fingerprint, test_hello, test_inline, test_fail, test_service_stop,
                        test_stubborn_stop)]
