@@ -5,6 +5,7 @@
 #define ELIDE_EXEC_INTERNAL_H
 
 #include "exec.h"
+#include "fs_tree.h"
 #include "mon_proto.h"
 
 #include <signal.h>
@@ -86,10 +87,6 @@ int64_t sys_realtime_ns(void);
 /* starttime (field 22) and, if state is not NULL, the state letter of
  * /proc/<pid>/stat; 0, -ESRCH or -errno. */
 int sys_proc_stat(pid_t pid, uint64_t *ticks, char *state);
-/* mkdir -p with mode for the missing components; 0 or -errno. */
-int sys_mkdir_p(const char *path, mode_t mode);
-/* rm -rf, not following symlinks; 0 or -errno. */
-int sys_remove_tree(const char *path);
 /* Reads <dir>/exit into *out: 0, -ENOENT when absent, -EINVAL if corrupt,
  * other -errno. */
 int sys_read_exit_record(const char *dir, exec_result *out);

@@ -1,9 +1,10 @@
 /* Small-file persistence under work_root (see store.h). */
 #include "store.h"
 
+#include "fs_tree.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -28,33 +29,9 @@ int store_escape(const char *id, char *out, size_t cap) {
   return 0;
 }
 
-int store_mkdir_p(const char *path, mode_t mode) {
-  char buf[PATH_MAX];
-  size_t len = strlen(path);
-  if (len == 0 || len >= sizeof buf) return -ENAMETOOLONG;
-  memcpy(buf, path, len + 1);
-  for (char *p = buf + 1;; p++) {
-    if (*p != '/' && *p != '\0') continue;
-    char c = *p;
-    *p = '\0';
-    if (mkdir(buf, mode) < 0 && errno != EEXIST) return -errno;
-    *p = c;
-    if (c == '\0') break;
-  }
-  struct stat st;
-  if (stat(path, &st) < 0) return -errno;
-  return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-}
+int store_mkdir_p(const char *path, mode_t mode) { return sys_mkdir_p(path, mode); }
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-int store_remove_tree(const char *path) {
-  if (nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS) < 0) return errno == ENOENT ? 0 : -errno;
-  return 0;
-}
+int store_remove_tree(const char *path) { return sys_remove_tree(path); }
 
 static int join(char *out, size_t cap, const char *dir, const char *name, const char *suffix) {
   int n = snprintf(out, cap, "%s/%s%s", dir, name, suffix);
