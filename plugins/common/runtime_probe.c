@@ -6,6 +6,17 @@
 #include <string.h>
 #include <unistd.h>
 
+int runtime_from_config(const elide_module_config *config, const char *fallback, char *out,
+                        size_t cap, char *err, size_t errlen) {
+  const elide_value *rt = elide_value_find(config->values, config->nvalues, "runtime");
+  snprintf(out, cap, "%s", rt && rt->is_set ? rt->str : fallback);
+  if (out[0] != '/') {
+    snprintf(err, errlen, "runtime \"%s\" must be an absolute path", out);
+    return -EINVAL;
+  }
+  return 0;
+}
+
 void fingerprint_attr(elide_fingerprint *fp, const char *key, const char *value) {
   if (fp->nattrs >= ELIDE_MAX_ATTRS) return;
   snprintf(fp->attrs[fp->nattrs].key, sizeof fp->attrs[0].key, "%s", key);

@@ -6,6 +6,11 @@
 
 #include "elide_module.h"
 
+/* The module's `runtime` key (a PATH) into out, or `fallback` when unset;
+ * refuses a relative path with a message naming the key. */
+int runtime_from_config(const elide_module_config *config, const char *fallback, char *out,
+                        size_t cap, char *err, size_t errlen);
+
 /* Appends one attribute (ignored when the table is full). */
 void fingerprint_attr(elide_fingerprint *fp, const char *key, const char *value);
 

@@ -47,12 +47,11 @@ static int js_init(const elide_host_services *host, const elide_module_config *c
     return -ENOMEM;
   }
   st->host = host;
-  const elide_value *rt = elide_value_find(config->values, config->nvalues, "runtime");
-  snprintf(st->runtime, sizeof st->runtime, "%s", rt && rt->is_set ? rt->str : DEFAULT_RUNTIME);
-  if (st->runtime[0] != '/') {
-    snprintf(err, errlen, "runtime \"%s\" must be an absolute path", st->runtime);
+  int rc = runtime_from_config(config, DEFAULT_RUNTIME, st->runtime, sizeof st->runtime, err,
+                               errlen);
+  if (rc != 0) {
     free(st);
-    return -EINVAL;
+    return rc;
   }
   *state = st;
   return 0;

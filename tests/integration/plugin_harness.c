@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "goplugin/grpc_controller.pb-c.h"
+#include "nomad/driver.pb-c.h"
 
 extern char **environ;
 
@@ -296,4 +297,48 @@ uint8_t *task_config_msgpack(const char *language, const char *script, const cha
   pack_opt_str(&pk, script);
   *len = sb.size;
   return (uint8_t *)sb.data;
+}
+
+const char *test_task_id(const char *rest) {
+  static char pool[16][128];
+  static int next;
+  char *id = pool[next++ % 16];
+  snprintf(id, 128, "alloc-%d/%s", (int)getpid(), rest);
+  return id;
+}
+
+grpc_status_code plugin_call(plugin_proc *p, const char *path, const ProtobufCMessage *req,
+                             const ProtobufCMessageDescriptor *desc, ProtobufCMessage **rep,
+                             char *details, size_t dlen) {
+  rpc_status st = {0};
+  *rep = NULL;
+  if (rpc_unary(p->client, path, req, desc, rep, 30000, &st) != 0) st.code = GRPC_STATUS_UNKNOWN;
+  if (details) snprintf(details, dlen, "%s", st.details ? st.details : "");
+  grpc_status_code code = st.code;
+  rpc_status_clear(&st);
+  return code;
+}
+
+void msg_free(ProtobufCMessage *m) {
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
+}
+
+int plugin_wait_task(plugin_proc *p, const char *id, int *exit_code, int *signal, int *oom) {
+  Hashicorp__Nomad__Plugins__Drivers__Proto__WaitTaskRequest req =
+      HASHICORP__NOMAD__PLUGINS__DRIVERS__PROTO__WAIT_TASK_REQUEST__INIT;
+  req.task_id = (char *)id;
+  ProtobufCMessage *rep;
+  if (plugin_call(p, "/hashicorp.nomad.plugins.drivers.proto.Driver/WaitTask", &req.base,
+                  &hashicorp__nomad__plugins__drivers__proto__wait_task_response__descriptor, &rep,
+                  NULL, 0) != GRPC_STATUS_OK)
+    return -1;
+  Hashicorp__Nomad__Plugins__Drivers__Proto__WaitTaskResponse *w = (void *)rep;
+  int ok = w->result != NULL;
+  if (ok) {
+    *exit_code = w->result->exit_code;
+    *signal = w->result->signal;
+    *oom = w->result->oom_killed;
+  }
+  msg_free(rep);
+  return ok ? 0 : -1;
 }

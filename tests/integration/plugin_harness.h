@@ -58,4 +58,19 @@ uint8_t *task_config_msgpack(const char *language, const char *script, const cha
 
 int64_t now_ms(void);
 
+/* Task ids unique to this test process, like Nomad's ("alloc-<pid>/<rest>":
+ * tests run in parallel and a task's state directory derives from its id).
+ * Returns one of 16 rotating static buffers. */
+const char *test_task_id(const char *rest);
+
+/* Unary call on the plugin (30 s deadline): the status code, the reply in
+ * *rep (free with msg_free), the status details in `details` if non-NULL. */
+grpc_status_code plugin_call(plugin_proc *p, const char *path, const ProtobufCMessage *req,
+                             const ProtobufCMessageDescriptor *desc, ProtobufCMessage **rep,
+                             char *details, size_t dlen);
+void msg_free(ProtobufCMessage *m);
+
+/* WaitTask: 0 with the result in *res (exit_code, signal, oom_killed). */
+int plugin_wait_task(plugin_proc *p, const char *id, int *exit_code, int *signal, int *oom);
+
 #endif

@@ -24,23 +24,23 @@
 #define DRV "/hashicorp.nomad.plugins.drivers.proto.Driver/"
 
 static plugin_proc plug;
-static char tmp[] = "/tmp/elide-pdaemon-XXXXXX";
 
 static grpc_status_code call(const char *path, const ProtobufCMessage *req,
                              const ProtobufCMessageDescriptor *desc, ProtobufCMessage **rep,
                              char *details, size_t dlen) {
-  rpc_status st = {0};
-  *rep = NULL;
-  if (rpc_unary(plug.client, path, req, desc, rep, 30000, &st) != 0) st.code = GRPC_STATUS_UNKNOWN;
-  if (details) snprintf(details, dlen, "%s", st.details ? st.details : "");
-  grpc_status_code code = st.code;
-  rpc_status_clear(&st);
-  return code;
+  return plugin_call(&plug, path, req, desc, rep, details, dlen);
 }
 
-static void free_msg(ProtobufCMessage *m) {
-  if (m) protobuf_c_message_free_unpacked(m, NULL);
+#define free_msg msg_free
+#define tid test_task_id
+
+static int wait_task(const char *id, DP(ExitResult) * res) {
+  int oom = 0;
+  int rc = plugin_wait_task(&plug, id, &res->exit_code, &res->signal, &oom);
+  res->oom_killed = oom;
+  return rc;
 }
+static char tmp[] = "/tmp/elide-pdaemon-XXXXXX";
 
 /* SetConfig with string keys (msgpack map of up to 15 str->str). */
 static grpc_status_code set_config(const char *const *kv, char *details, size_t dlen) {
@@ -101,15 +101,6 @@ static const char *fp_attr(const DP(FingerprintResponse) * f, const char *key) {
   return NULL;
 }
 
-/* Task ids unique to this test process. */
-static const char *tid(const char *rest) {
-  static char pool[16][128];
-  static int next;
-  char *id = pool[next++ % 16];
-  snprintf(id, 128, "alloc-%d/%s", (int)getpid(), rest);
-  return id;
-}
-
 typedef struct started {
   char id[128];
   DP(TaskHandle) *handle; /* owned by reply */
@@ -160,20 +151,6 @@ static grpc_status_code start_task(fake_alloc *a, const char *id, const char *na
   rpc_status_clear(&st);
   if (code == GRPC_STATUS_OK) out->handle = ((DP(StartTaskResponse) *)out->reply)->handle;
   return code;
-}
-
-static int wait_task(const char *id, DP(ExitResult) * res) {
-  DP(WaitTaskRequest) req = DP_INIT(WAIT_TASK_REQUEST);
-  req.task_id = (char *)id;
-  ProtobufCMessage *rep;
-  if (call(DRV "WaitTask", &req.base, &DP_DESC(wait_task_response), &rep, NULL, 0) !=
-      GRPC_STATUS_OK)
-    return -1;
-  DP(WaitTaskResponse) *w = (void *)rep;
-  int ok = w->result != NULL;
-  if (ok) *res = *w->result;
-  free_msg(rep);
-  return ok ? 0 : -1;
 }
 
 static grpc_status_code simple(const char *method, const char *id, const char *sig, int ms) {

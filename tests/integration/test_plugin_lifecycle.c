@@ -24,31 +24,20 @@
 
 static plugin_proc plug;
 
-/* Task ids unique to this test process, like Nomad's (tests may run in
- * parallel, and a task's state directory is derived from its id). */
-static const char *tid(const char *rest) {
-  static char pool[16][128];
-  static int next;
-  char *id = pool[next++ % 16];
-  snprintf(id, 128, "alloc-%d/%s", (int)getpid(), rest);
-  return id;
-}
-
-/* Unary call; returns the status code, reply in *rep (caller frees). */
 static grpc_status_code call(const char *path, const ProtobufCMessage *req,
                              const ProtobufCMessageDescriptor *desc, ProtobufCMessage **rep,
                              char *details, size_t dlen) {
-  rpc_status st = {0};
-  *rep = NULL;
-  if (rpc_unary(plug.client, path, req, desc, rep, 30000, &st) != 0) st.code = GRPC_STATUS_UNKNOWN;
-  if (details) snprintf(details, dlen, "%s", st.details ? st.details : "");
-  grpc_status_code code = st.code;
-  rpc_status_clear(&st);
-  return code;
+  return plugin_call(&plug, path, req, desc, rep, details, dlen);
 }
 
-static void free_msg(ProtobufCMessage *m) {
-  if (m) protobuf_c_message_free_unpacked(m, NULL);
+#define free_msg msg_free
+#define tid test_task_id
+
+static int wait_task(const char *id, DP(ExitResult) * res) {
+  int oom = 0;
+  int rc = plugin_wait_task(&plug, id, &res->exit_code, &res->signal, &oom);
+  res->oom_killed = oom;
+  return rc;
 }
 
 typedef struct started {
@@ -90,20 +79,6 @@ static grpc_status_code start_task(fake_alloc *a, const char *id, const char *ta
       call(DRV "StartTask", &req.base, &DP_DESC(start_task_response), &out->reply, details, dlen);
   if (code == GRPC_STATUS_OK) out->handle = ((DP(StartTaskResponse) *)out->reply)->handle;
   return code;
-}
-
-static int wait_task(const char *id, DP(ExitResult) * res) {
-  DP(WaitTaskRequest) req = DP_INIT(WAIT_TASK_REQUEST);
-  req.task_id = (char *)id;
-  ProtobufCMessage *rep;
-  if (call(DRV "WaitTask", &req.base, &DP_DESC(wait_task_response), &rep, NULL, 0) !=
-      GRPC_STATUS_OK)
-    return -1;
-  DP(WaitTaskResponse) *w = (void *)rep;
-  int ok = w->result != NULL;
-  if (ok) *res = *w->result;
-  free_msg(rep);
-  return ok ? 0 : -1;
 }
 
 static grpc_status_code stop_task(const char *id, int timeout_ms, const char *sig) {
