@@ -33,6 +33,19 @@ task *task_new(const char *id, const char *name, const char *alloc_id, const cha
   return t;
 }
 
+static void free_strv(char **v) {
+  if (!v) return;
+  for (char **p = v; *p; p++) free(*p);
+  free(v);
+}
+
+void task_context_free(task_context *c) {
+  free_strv(c->envp);
+  free_strv(c->cgroup_dirs);
+  free(c->groups);
+  memset(c, 0, sizeof *c);
+}
+
 void task_ref(task *t) {
   pthread_mutex_lock(&t->mu);
   t->refs++;
@@ -48,6 +61,7 @@ void task_unref(task *t) {
   for (size_t i = 0; i < t->nwaiters; i++) rpc_call_unref(t->waiters[i]);
   free(t->waiters);
   free(t->driver_state);
+  task_context_free(&t->ctx);
   free(t->id);
   free(t->name);
   free(t->alloc_id);

@@ -18,6 +18,23 @@
 struct task;
 struct daemon_task;
 
+/* What a command exec'd into a running task (ExecTask, ExecTaskStreaming)
+ * inherits from it: set for local tasks by StartTask, and rebuilt by
+ * RecoverTask from the TaskConfig Nomad keeps in the handle. Owned by the
+ * task (task_context_free); immutable once the task is in the table. */
+typedef struct task_context {
+  char **envp;         /* NULL-terminated "K=V", as the task got it; NULL = not set */
+  char cwd[PATH_MAX];  /* the task's working directory */
+  int set_user;        /* non-zero: run as uid/gid/groups */
+  uid_t uid;
+  gid_t gid;
+  gid_t *groups;
+  size_t ngroups;
+  char **cgroup_dirs;  /* NULL-terminated cgroup directories the task joined; NULL = none */
+} task_context;
+
+void task_context_free(task_context *c);
+
 /* How a task runs: under a local monitor (driver_tasks.c) or in the
  * execution daemon (daemon_task.c). Every op is called without locks. */
 typedef struct task_runner {
@@ -49,6 +66,7 @@ typedef struct task {
   int64_t started_at_ns;
   uint8_t *driver_state; /* persisted identity (driver_state.c) */
   size_t driver_state_len;
+  task_context ctx;      /* for exec'd commands (local tasks) */
 
   pthread_mutex_t mu; /* guards the fields below */
   int exited;
