@@ -6,6 +6,10 @@
  * the minor version that added it, and a size field in front tells which
  * members a given build has.
  *
+ *   1.1  Optional op `repl` appended to elide_module_ops: the command line
+ *        of an interactive session of a task's language (`nomad alloc exec
+ *        ... elide-repl`). 1.0 modules load unchanged (their ops read it as
+ *        NULL: no REPL).
  *   1.0  First stable ABI. Entry function elide_module_entry_v1 returning a
  *        size-prefixed descriptor (name, version, languages, capabilities,
  *        declared config/task/section keys, ops); host services table;
@@ -42,7 +46,7 @@ extern "C" {
 #endif
 
 #define ELIDE_ABI_MAJOR 1
-#define ELIDE_ABI_MINOR 0
+#define ELIDE_ABI_MINOR 1
 
 /* ---------------------------------------------------------------------------
  * Typed configuration values
@@ -256,6 +260,20 @@ typedef struct elide_module_ops {
    * host->proc_attach). */
   int (*recover)(void *state, const elide_task *task, void *task_ctx, elide_proc **out,
                  char *err, size_t errlen);
+  /* 1.1, optional (NULL: this backend has no REPL). Fills `argv`, a
+   * host-owned array of `cap` pointers, with a NULL-terminated command line
+   * (argv[0] an absolute path) that starts an interactive session of
+   * task->language the way this instance runs that language for tasks (the
+   * same runtime and settings). The host runs it in the task's context
+   * (environment, working directory, user, cgroup), normally on a terminal:
+   * `nomad alloc exec -i -t <alloc> elide-repl [ARGS...]`. `task` is
+   * borrowed and has id, language, task_dir, envp, and in args the words
+   * after elide-repl; script, code and options are NULL/0. The strings put
+   * in argv must be static, owned by `state`, or borrowed from `task`: the
+   * host copies them before the call's `task` goes away. Returns 0, -ENOSPC
+   * when cap is too small, or another negative code with a message. */
+  int (*repl)(void *state, const elide_task *task, const char **argv, size_t cap, char *err,
+              size_t errlen);
 } elide_module_ops;
 
 /* What the entry function returns: static and const. The host reads size,

@@ -29,12 +29,15 @@
  * builds of the loader) needs this build's full struct. */
 static const size_t desc_size_by_minor[] = {
     [0] = offsetof(elide_module_descriptor, ops) + sizeof(const elide_module_ops *),
+    [1] = offsetof(elide_module_descriptor, ops) + sizeof(const elide_module_ops *),
 };
 static const size_t ops_size_by_minor[] = {
     [0] = offsetof(elide_module_ops, recover) + sizeof(void (*)(void)),
+    [1] = offsetof(elide_module_ops, repl) + sizeof(void (*)(void)), /* repl may be NULL */
 };
 static const uint64_t caps_by_minor[] = {
     [0] = ELIDE_CAP_SIGNAL | ELIDE_CAP_STATS | ELIDE_CAP_RECOVER,
+    [1] = ELIDE_CAP_SIGNAL | ELIDE_CAP_STATS | ELIDE_CAP_RECOVER,
 };
 #define TABLE_LEN(t) (sizeof(t) / sizeof((t)[0]))
 #define FOR_MINOR(t, minor, newest) ((minor) < TABLE_LEN(t) ? (t)[minor] : (newest))

@@ -44,6 +44,22 @@ typedef struct exec_spec {
                                 until exec_close_stdin (or the task's end), so the task never
                                 sees EOF just because a writer (a restarting daemon) went
                                 away */
+  /* Resource control (cgroup.h). The task itself, never its monitor, joins
+   * each directory (its pid written to <dir>/cgroup.procs) before execve;
+   * a failure fails the start naming the directory. */
+  const char *const *cgroup_dirs; /* NULL-terminated; NULL = none */
+  const char *oom_counter_path;   /* the memory cgroup's memory.oom_control / memory.events:
+                                     read before the start and at the end to tell an OOM kill;
+                                     NULL or "" = no OOM detection */
+  int set_oom_score_adj;          /* non-zero: the task gets oom_score_adj (not the
+                                     plugin's, which it would otherwise inherit) */
+  int oom_score_adj;
+  /* Enforced by the monitor, so it holds while no plugin runs: timeout_ms
+   * after the start, timeout_signal goes to the task's process group, and
+   * SIGKILL timeout_grace_ms later if it is still there. 0 = no timeout. */
+  int64_t timeout_ms;
+  int timeout_signal;
+  int64_t timeout_grace_ms;
 } exec_spec;
 
 /* How a task ended. exit_code follows Nomad's convention: the exit status
@@ -51,7 +67,7 @@ typedef struct exec_spec {
 typedef struct exec_result {
   int exit_code;
   int signal;
-  int oom_killed;
+  int oom_killed;         /* died by SIGKILL while its memory cgroup counted an OOM kill */
   int64_t finished_at_ns; /* CLOCK_REALTIME */
   char err[256];          /* non-empty when no real status could be obtained (exit_code is
                              then -1): the monitor died without an exit record, the record
@@ -63,6 +79,15 @@ typedef struct exec_result {
   uint64_t cpu_user_ns;
   uint64_t cpu_system_ns;
   uint64_t max_rss_bytes; /* peak RSS of the largest single process */
+  /* The monitor stopped the task at its timeout (exec_spec.timeout_ms):
+   * timeout_signal was sent, then SIGKILL after the grace if
+   * timeout_killed. exit_code/signal are then 128+n / n for the signal that
+   * stopped it. */
+  int timed_out;
+  int timeout_killed;
+  int timeout_signal;
+  int64_t timeout_ms;
+  int64_t timeout_grace_ms;
 } exec_result;
 
 typedef struct exec_task exec_task;

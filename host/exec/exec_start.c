@@ -30,15 +30,18 @@ static const char *or_empty(const char *s) { return s ? s : ""; }
 
 static int serialize_spec(const exec_spec *s, spec_buf *out, char *err, size_t errlen) {
   size_t argc = count_strings(s->argv), envc = count_strings(s->envp);
+  size_t ncg = count_strings(s->cgroup_dirs);
   const char *fixed[MON_SPEC_FIXED_STRINGS] = {s->state_dir, s->cwd, or_empty(s->stdin_path),
                                                or_empty(s->stdout_path),
-                                               or_empty(s->stderr_path)};
+                                               or_empty(s->stderr_path),
+                                               or_empty(s->oom_counter_path)};
   size_t strings_len = 0;
   for (int i = 0; i < MON_SPEC_FIXED_STRINGS; i++) strings_len += strlen(fixed[i]) + 1;
+  for (size_t i = 0; i < ncg; i++) strings_len += strlen(s->cgroup_dirs[i]) + 1;
   for (size_t i = 0; i < argc; i++) strings_len += strlen(s->argv[i]) + 1;
   for (size_t i = 0; i < envc; i++) strings_len += strlen(s->envp[i]) + 1;
   size_t ngroups = s->set_user ? s->ngroups : 0;
-  if (strings_len > MON_SPEC_MAX || ngroups > MON_MAX_GROUPS) {
+  if (strings_len > MON_SPEC_MAX || ngroups > MON_MAX_GROUPS || ncg > MON_MAX_CGROUPS) {
     snprintf(err, errlen, "task spec too large (%zu bytes of arguments and environment)",
              strings_len);
     return -E2BIG;
@@ -50,7 +53,13 @@ static int serialize_spec(const exec_spec *s, spec_buf *out, char *err, size_t e
                     .ngroups = (uint32_t)ngroups,
                     .argc = (uint32_t)argc,
                     .envc = (uint32_t)envc,
-                    .strings_len = (uint32_t)strings_len};
+                    .strings_len = (uint32_t)strings_len,
+                    .ncgroups = (uint32_t)ncg,
+                    .set_oom_score_adj = s->set_oom_score_adj != 0,
+                    .oom_score_adj = s->oom_score_adj,
+                    .timeout_signal = (uint32_t)s->timeout_signal,
+                    .timeout_ms = s->timeout_ms > 0 ? (uint64_t)s->timeout_ms : 0,
+                    .timeout_grace_ms = s->timeout_grace_ms > 0 ? (uint64_t)s->timeout_grace_ms : 0};
   size_t len = sizeof h + ngroups * sizeof(uint32_t) + strings_len;
   char *buf = malloc(len), *p = buf;
   if (!buf) {
@@ -65,6 +74,7 @@ static int serialize_spec(const exec_spec *s, spec_buf *out, char *err, size_t e
     p += sizeof g;
   }
   for (int i = 0; i < MON_SPEC_FIXED_STRINGS; i++) p = stpcpy(p, fixed[i]) + 1;
+  for (size_t i = 0; i < ncg; i++) p = stpcpy(p, s->cgroup_dirs[i]) + 1;
   for (size_t i = 0; i < argc; i++) p = stpcpy(p, s->argv[i]) + 1;
   for (size_t i = 0; i < envc; i++) p = stpcpy(p, s->envp[i]) + 1;
   out->data = buf;
@@ -83,7 +93,18 @@ static int validate(const exec_spec *s, char *err, size_t errlen) {
     snprintf(err, errlen, "working directory must be an absolute path");
   } else if (s->set_user && s->ngroups && !s->groups) {
     snprintf(err, errlen, "supplementary groups missing");
+  } else if (s->timeout_ms > 0 && (s->timeout_signal <= 0 || s->timeout_signal >= NSIG)) {
+    snprintf(err, errlen, "timeout signal %d is not a signal", s->timeout_signal);
+  } else if (s->timeout_ms < 0 || s->timeout_grace_ms < 0) {
+    snprintf(err, errlen, "timeout and its grace must not be negative");
   } else {
+    for (size_t i = 0; s->cgroup_dirs && s->cgroup_dirs[i]; i++) {
+      if (s->cgroup_dirs[i][0] != '/') {
+        snprintf(err, errlen, "cgroup directory \"%s\" must be an absolute path",
+                 s->cgroup_dirs[i]);
+        return -EINVAL;
+      }
+    }
     return 0;
   }
   return -EINVAL;

@@ -108,5 +108,10 @@ int sys_read_exit_record(const char *dir, exec_result *out) {
   out->cpu_user_ns = e.cpu_user_ns;
   out->cpu_system_ns = e.cpu_system_ns;
   out->max_rss_bytes = e.max_rss_bytes;
+  out->timed_out = e.timed_out;
+  out->timeout_killed = e.timeout_killed;
+  out->timeout_signal = e.timeout_signal;
+  out->timeout_ms = e.timeout_ms;
+  out->timeout_grace_ms = e.timeout_grace_ms;
   return 0;
 }

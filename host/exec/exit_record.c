@@ -19,6 +19,11 @@ int exit_record_format(char *buf, size_t cap, const mon_exit *e) {
     n += snprintf(buf + n, cap - (size_t)n,
                   "cpu_user_ns=%" PRIu64 "\ncpu_system_ns=%" PRIu64 "\nmax_rss_bytes=%" PRIu64 "\n",
                   e->cpu_user_ns, e->cpu_system_ns, e->max_rss_bytes);
+  if (n >= 0 && (size_t)n < cap && e->timed_out)
+    n += snprintf(buf + n, cap - (size_t)n,
+                  "timed_out=1\ntimeout_killed=%d\ntimeout_signal=%d\ntimeout_ms=%" PRId64
+                  "\ntimeout_grace_ms=%" PRId64 "\n",
+                  e->timeout_killed != 0, e->timeout_signal, e->timeout_ms, e->timeout_grace_ms);
   if (n < 0 || (size_t)n >= cap) return -ENOSPC;
   return n;
 }
@@ -60,6 +65,11 @@ int exit_record_parse(const char *buf, size_t len, mon_exit *out) {
     else if (KEY("cpu_user_ns")) e.cpu_user_ns = v > 0 ? (uint64_t)v : 0, e.has_rusage = 1;
     else if (KEY("cpu_system_ns")) e.cpu_system_ns = v > 0 ? (uint64_t)v : 0, e.has_rusage = 1;
     else if (KEY("max_rss_bytes")) e.max_rss_bytes = v > 0 ? (uint64_t)v : 0, e.has_rusage = 1;
+    else if (KEY("timed_out")) e.timed_out = v != 0;
+    else if (KEY("timeout_killed")) e.timeout_killed = v != 0;
+    else if (KEY("timeout_signal")) e.timeout_signal = (int)v;
+    else if (KEY("timeout_ms")) e.timeout_ms = v;
+    else if (KEY("timeout_grace_ms")) e.timeout_grace_ms = v;
     /* unknown keys are skipped: later monitors may add fields */
 #undef KEY
     p = nl + 1;

@@ -35,6 +35,13 @@ static int host_spawn(void *task_ctx, const elide_spawn_spec *spec, elide_proc *
       .groups = ctx->groups,
       .ngroups = ctx->ngroups,
       .stdin_path = ctx->stdin_path,
+      .cgroup_dirs = ctx->cgroup_dirs,
+      .oom_counter_path = ctx->oom_counter_path,
+      .set_oom_score_adj = ctx->set_oom_score_adj,
+      .oom_score_adj = ctx->oom_score_adj,
+      .timeout_ms = ctx->timeout_ms,
+      .timeout_signal = ctx->timeout_signal,
+      .timeout_grace_ms = ctx->timeout_grace_ms,
   };
   exec_task *t = NULL;
   int rc = exec_start(&es, &t, err, errlen);

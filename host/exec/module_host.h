@@ -31,6 +31,16 @@ typedef struct spawn_context {
   size_t ngroups;
   const attach_identity *attach; /* recovery only: what proc_attach re-attaches */
   const char *stdin_path;        /* FIFO or file for the task's stdin; NULL = /dev/null */
+  /* Resource control and the timeout, passed to exec_spec unchanged (see
+   * exec.h): the cgroup directories the task joins, its memory cgroup's
+   * OOM counter file, its oom_score_adj, the monitor-enforced timeout. */
+  const char *const *cgroup_dirs;
+  const char *oom_counter_path;
+  int set_oom_score_adj;
+  int oom_score_adj;
+  int64_t timeout_ms;
+  int timeout_signal;
+  int64_t timeout_grace_ms;
 } spawn_context;
 
 extern const elide_host_services module_host_services;

@@ -10,11 +10,13 @@
 /* The monitor's fd on which it reads the spec and writes the reply. */
 #define MON_SPEC_FD 3
 
-/* "ELM2" little-endian; "ELM1" specs had no stdin path. A monitor refuses
- * a spec of another version (plugin and monitor ship together). */
-#define MON_SPEC_MAGIC 0x324d4c45u
+/* "ELM3" little-endian; "ELM2" specs had no cgroups, OOM counter,
+ * oom_score_adj or timeout, "ELM1" no stdin path. A monitor refuses a spec
+ * of another version (plugin and monitor ship together). */
+#define MON_SPEC_MAGIC 0x334d4c45u
 #define MON_SPEC_MAX (64u << 20)   /* bound on groups + strings */
 #define MON_MAX_GROUPS 65536u
+#define MON_MAX_CGROUPS 16u
 
 /* Control signal, sent with pidfd_send_signal() and an SI_QUEUE value; a
  * real-time signal so that commands queue instead of merging. A fixed
@@ -34,8 +36,9 @@
 
 /* Sent by the plugin, followed by ngroups uint32 gids, then strings_len
  * bytes of NUL-terminated strings: state_dir, cwd, stdin_path, stdout_path,
- * stderr_path, argv[0..argc), envp[0..envc). Host byte order. */
-#define MON_SPEC_FIXED_STRINGS 5
+ * stderr_path, oom_counter_path ("" = none), cgroup dirs[0..ncgroups),
+ * argv[0..argc), envp[0..envc). Host byte order. */
+#define MON_SPEC_FIXED_STRINGS 6
 typedef struct mon_spec_hdr {
   uint32_t magic;
   uint32_t set_user;
@@ -45,6 +48,12 @@ typedef struct mon_spec_hdr {
   uint32_t argc;
   uint32_t envc;
   uint32_t strings_len;
+  uint32_t ncgroups;          /* directories the task joins before execve */
+  uint32_t set_oom_score_adj; /* non-zero: the task writes oom_score_adj */
+  int32_t oom_score_adj;
+  uint32_t timeout_signal;    /* sent at timeout_ms; SIGKILL follows after the grace */
+  uint64_t timeout_ms;        /* 0 = no timeout; counted from the task's start */
+  uint64_t timeout_grace_ms;
 } mon_spec_hdr;
 
 /* The monitor's one reply; smaller than PIPE_BUF so it is written whole. */
@@ -57,9 +66,18 @@ typedef struct mon_reply {
 
 /* The exit record, a small text file (see exit_record.c). */
 typedef struct mon_exit {
-  int exit_code;  /* status, or 128+n for a death by signal n */
+  int exit_code;  /* status, or 128+n for a death by signal n (see timed_out) */
   int signal;
-  int oom_killed;
+  int oom_killed; /* died by SIGKILL while its memory cgroup's OOM-kill counter rose */
+  /* The monitor's timeout fired: it sent timeout_signal, and SIGKILL after
+   * timeout_grace_ms if timeout_killed. exit_code/signal then name the
+   * signal that stopped the task (128+n) even if it exited by itself after
+   * the signal, so a timed-out task never reads as a success. */
+  int timed_out;
+  int timeout_killed;
+  int timeout_signal;
+  int64_t timeout_ms;
+  int64_t timeout_grace_ms;
   int64_t finished_at_ns;
   int32_t task_pid;
   int has_rusage; /* the three below were in the record */

@@ -5,6 +5,7 @@
 #define ELIDE_MONITOR_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* The decoded spec. Every pointer points into the buffer the spec was read
@@ -22,6 +23,13 @@ typedef struct mon_spec {
   gid_t gid;
   const gid_t *groups;
   size_t ngroups;
+  const char *oom_counter_path; /* "" = no OOM detection */
+  char **cgroup_dirs;           /* NULL-terminated; the task joins each before execve */
+  int set_oom_score_adj;
+  int oom_score_adj;
+  int timeout_signal;
+  uint64_t timeout_ms; /* 0 = none */
+  uint64_t timeout_grace_ms;
 } mon_spec;
 
 /* Opens a task output for writing (see monitor_task.c for the FIFO rules).

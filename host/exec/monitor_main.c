@@ -5,7 +5,7 @@
  *  1. The plugin spawns the monitor with fd 0/1/2 on /dev/null, one end of a
  *     socketpair on fd 3 (MON_SPEC_FD), an empty environment, no other fds.
  *  2. The plugin writes a mon_spec_hdr, the groups and the strings on fd 3.
- *  3. The monitor blocks SIGCHLD and MON_CTL_SIGNAL (read through a
+ *  3. The monitor blocks SIGCHLD, SIGALRM and MON_CTL_SIGNAL (read through a
  *     signalfd), ignores SIGPIPE, calls setsid(), becomes a child subreaper,
  *     sends its own diagnostics to <state_dir>/monitor.log (fd 2), opens the
  *     task's stdin (and, for a FIFO, a write end of its own that keeps the
@@ -27,8 +27,17 @@
  *     <state_dir>/exit (with the task's rusage) (exit.tmp, fsync, rename, fsync of the directory;
  *     format in exit_record.c). It keeps reaping reparented descendants and
  *     exits 0 once it has no children left.
+ * Limits: the task child joins the spec's cgroup directories (and sets its
+ * oom_score_adj) before execve; the monitor itself never joins them. The
+ * monitor reads the memory cgroup's OOM-kill counter before the start and
+ * again when the task dies by SIGKILL: a rise means the OOM killer
+ * (oom_killed in the record). A timeout is an ITIMER_REAL read as SIGALRM
+ * through the signalfd: at timeout_ms the timeout signal goes to the task's
+ * group, at timeout_ms + grace SIGKILL, and the record says so (timed_out,
+ * timeout_killed). Both hold while no plugin runs.
  * If the monitor dies, the task gets SIGKILL (PR_SET_PDEATHSIG), and the
  * plugin, seeing the monitor gone without an exit record, reports an error. */
+#include "cgroup.h"
 #include "mon_proto.h"
 #include "monitor.h"
 
@@ -43,6 +52,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -54,11 +64,20 @@ _Static_assert(sizeof(mon_reply) <= 512, "the reply must be written atomically")
 /* The monitor's whole state. */
 static struct {
   int dir_fd;   /* the state directory */
-  int sig_fd;   /* signalfd for SIGCHLD and MON_CTL_SIGNAL */
+  int sig_fd;   /* signalfd for SIGCHLD, SIGALRM and MON_CTL_SIGNAL */
   int stdin_keeper; /* our write end of a FIFO stdin, until MON_CMD_CLOSE_STDIN */
   pid_t task_pid;
   int task_reaped;
-} M = {-1, -1, -1, 0, 0};
+  /* OOM detection: the memory cgroup's oom_kill counter before the start
+   * (the spec is unmapped once the task runs, so the path is copied). */
+  char oom_path[PATH_MAX];
+  int have_oom_base;
+  uint64_t oom_base;
+  /* The timeout (ITIMER_REAL, read as SIGALRM through the signalfd). */
+  int timeout_signal;
+  uint64_t timeout_ms, timeout_grace_ms;
+  int timed_out, timeout_killed;
+} M = {.dir_fd = -1, .sig_fd = -1, .stdin_keeper = -1};
 
 static int64_t realtime_ns(void) {
   struct timespec ts;
@@ -126,12 +145,15 @@ static int read_spec(mon_spec *s, void **map, size_t *map_len, char *err, size_t
     return rc;
   }
   if (h.magic != MON_SPEC_MAGIC || h.ngroups > MON_MAX_GROUPS || h.argc < 1 ||
-      h.strings_len > MON_SPEC_MAX || h.argc > h.strings_len || h.envc > h.strings_len) {
+      h.strings_len > MON_SPEC_MAX || h.argc > h.strings_len || h.envc > h.strings_len ||
+      h.ncgroups > MON_MAX_CGROUPS || (h.timeout_ms && (h.timeout_signal < 1 ||
+                                                         h.timeout_signal >= NSIG))) {
     snprintf(err, errlen, "malformed spec header");
     return -EPROTO;
   }
   size_t groups_len = (size_t)h.ngroups * sizeof(uint32_t);
-  size_t ptrs_len = ((size_t)h.argc + 1 + h.envc + 1) * sizeof(char *);
+  /* argv, envp and the cgroup dirs, each NULL-terminated */
+  size_t ptrs_len = ((size_t)h.argc + 1 + h.envc + 1 + h.ncgroups + 1) * sizeof(char *);
   size_t len = ptrs_len + groups_len + h.strings_len + 1;
   void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) {
@@ -148,27 +170,35 @@ static int read_spec(mon_spec *s, void **map, size_t *map_len, char *err, size_t
     return rc;
   }
   strs[h.strings_len] = '\0';
-  /* Exactly MON_SPEC_FIXED_STRINGS + argc + envc NUL-terminated strings,
-   * nothing after them. */
+  /* Exactly MON_SPEC_FIXED_STRINGS + ncgroups + argc + envc NUL-terminated
+   * strings, nothing after them. Pointers: argv, NULL, envp, NULL, cgroup
+   * dirs, NULL. */
   const size_t nfixed = MON_SPEC_FIXED_STRINGS;
-  size_t want = nfixed + (size_t)h.argc + h.envc, got = 0, off = 0;
-  const char *fixed[MON_SPEC_FIXED_STRINGS] = {"", "", "", "", ""};
+  size_t want = nfixed + (size_t)h.ncgroups + h.argc + h.envc, got = 0, off = 0;
+  const char *fixed[MON_SPEC_FIXED_STRINGS] = {"", "", "", "", "", ""};
+  char **cgroups = ptrs + h.argc + 1 + h.envc + 1;
   while (off < h.strings_len && got < want) {
     char *str = strs + off;
     size_t sl = strnlen(str, h.strings_len - off);
     if (off + sl == h.strings_len) break; /* unterminated */
+    size_t k = got - nfixed;
     if (got < nfixed) fixed[got] = str;
-    else ptrs[got - nfixed < h.argc ? got - nfixed : got - nfixed + 1] = str;
+    else if (k < h.ncgroups) cgroups[k] = str;
+    else if (k - h.ncgroups < h.argc) ptrs[k - h.ncgroups] = str;
+    else ptrs[k - h.ncgroups + 1] = str;
     off += sl + 1;
     got++;
   }
-  if (got != want || off != h.strings_len || fixed[0][0] != '/' || !fixed[1][0]) {
+  int dirs_ok = got == want;
+  for (size_t i = 0; dirs_ok && i < h.ncgroups; i++) dirs_ok = cgroups[i][0] == '/';
+  if (got != want || off != h.strings_len || fixed[0][0] != '/' || !fixed[1][0] || !dirs_ok) {
     munmap(m, len);
     snprintf(err, errlen, "malformed spec strings");
     return -EPROTO;
   }
   ptrs[h.argc] = NULL;
   ptrs[h.argc + 1 + h.envc] = NULL;
+  cgroups[h.ncgroups] = NULL;
   *s = (mon_spec){.state_dir = fixed[0],
                   .cwd = fixed[1],
                   .stdin_path = fixed[2],
@@ -180,7 +210,14 @@ static int read_spec(mon_spec *s, void **map, size_t *map_len, char *err, size_t
                   .uid = h.uid,
                   .gid = h.gid,
                   .groups = groups,
-                  .ngroups = h.ngroups};
+                  .ngroups = h.ngroups,
+                  .oom_counter_path = fixed[5],
+                  .cgroup_dirs = cgroups,
+                  .set_oom_score_adj = h.set_oom_score_adj != 0,
+                  .oom_score_adj = h.oom_score_adj,
+                  .timeout_signal = (int)h.timeout_signal,
+                  .timeout_ms = h.timeout_ms,
+                  .timeout_grace_ms = h.timeout_grace_ms};
   *map = m;
   *map_len = len;
   return 0;
@@ -193,6 +230,21 @@ static int write_all(int fd, const char *p, size_t len) {
     if (n < 0) return -errno;
     p += n;
     len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* Was a death by SIGKILL the OOM killer's? Its counter in the task's memory
+ * cgroup rose during the task's life. The kernel counts the kill just after
+ * sending SIGKILL, so a counter not yet risen is read once more a moment
+ * later. */
+static int killed_by_oom(int status) {
+  if (!M.have_oom_base || !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) return 0;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    uint64_t now;
+    if (cgroup_oom_kills(M.oom_path, &now) == 0 && now > M.oom_base) return 1;
+    struct timespec d = {0, 50 * 1000000L};
+    if (attempt == 0) nanosleep(&d, NULL);
   }
   return 0;
 }
@@ -212,9 +264,24 @@ static void write_exit_record(int status, const struct rusage *ru) {
   } else {
     e.exit_code = WEXITSTATUS(status);
   }
+  e.oom_killed = killed_by_oom(status);
+  if (M.timed_out) {
+    e.timed_out = 1;
+    e.timeout_killed = M.timeout_killed;
+    e.timeout_signal = M.timeout_signal;
+    e.timeout_ms = (int64_t)M.timeout_ms;
+    e.timeout_grace_ms = (int64_t)M.timeout_grace_ms;
+    /* A task that handled the signal and exited by itself was still cut
+     * short: report the signal that stopped it. */
+    if (!WIFSIGNALED(status)) {
+      e.signal = M.timeout_killed ? SIGKILL : M.timeout_signal;
+      e.exit_code = 128 + e.signal;
+    }
+  }
   e.finished_at_ns = realtime_ns();
   e.task_pid = M.task_pid;
-  mlog("task %d exited: exit_code=%d signal=%d", (int)M.task_pid, e.exit_code, e.signal);
+  mlog("task %d exited: exit_code=%d signal=%d oom_killed=%d timed_out=%d", (int)M.task_pid,
+       e.exit_code, e.signal, e.oom_killed, e.timed_out);
 
   char buf[512];
   int n = exit_record_format(buf, sizeof buf, &e);
@@ -229,9 +296,19 @@ static void write_exit_record(int status, const struct rusage *ru) {
   if (rc < 0) mlog("cannot write the exit record: %s", strerror(-rc));
 }
 
+/* Arms (ms > 0) or disarms (0) the one-shot timeout timer. */
+static void set_timer(uint64_t ms) {
+  struct itimerval it;
+  memset(&it, 0, sizeof it);
+  it.it_value.tv_sec = (time_t)(ms / 1000);
+  it.it_value.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+  setitimer(ITIMER_REAL, &it, NULL);
+}
+
 static void note_reaped(pid_t pid, int status, const struct rusage *ru) {
   if (pid == M.task_pid && !M.task_reaped) {
     M.task_reaped = 1;
+    if (M.timeout_ms) set_timer(0);
     /* Nobody can read the task's stdin any more. */
     if (M.stdin_keeper >= 0) close(M.stdin_keeper);
     M.stdin_keeper = -1;
@@ -316,6 +393,31 @@ static void forward(int sig) {
   if (kill(-M.task_pid, sig) < 0 || getpgid(M.task_pid) != M.task_pid) kill(M.task_pid, sig);
 }
 
+/* The timer fired: first the timeout signal to the task's group, then,
+ * after the grace, SIGKILL. Called after reaping, so a task that ended just
+ * before is not counted as timed out. */
+static void on_timer(void) {
+  if (M.task_reaped || !M.timeout_ms) return;
+  if (!M.timed_out) {
+    M.timed_out = 1;
+    mlog("timeout of %llu ms reached: sending signal %d to the task",
+         (unsigned long long)M.timeout_ms, M.timeout_signal);
+    forward(M.timeout_signal);
+    if (M.timeout_signal == SIGKILL) {
+      M.timeout_killed = 1;
+      return;
+    }
+    if (M.timeout_grace_ms) {
+      set_timer(M.timeout_grace_ms);
+      return;
+    }
+    /* No grace: SIGKILL right behind the signal. */
+  }
+  mlog("timeout grace of %llu ms over: killing the task", (unsigned long long)M.timeout_grace_ms);
+  M.timeout_killed = 1;
+  forward(SIGKILL);
+}
+
 static _Noreturn void event_loop(void) {
   for (;;) {
     struct signalfd_siginfo si[16];
@@ -327,10 +429,12 @@ static _Noreturn void event_loop(void) {
       mlog("signalfd read failed: %s", strerror(errno));
       destroy();
     }
-    int chld = 0;
+    int chld = 0, timer_fired = 0;
     for (size_t i = 0; i < (size_t)n / sizeof si[0]; i++) {
       if (si[i].ssi_signo == SIGCHLD) {
         chld = 1;
+      } else if (si[i].ssi_signo == SIGALRM && si[i].ssi_code == SI_KERNEL) {
+        timer_fired = 1; /* our itimer; a SIGALRM sent by a process is ignored */
       } else if (si[i].ssi_signo == MON_CTL_SIGNAL && si[i].ssi_code == SI_QUEUE) {
         int v = si[i].ssi_int;
         if (v == MON_CMD_DESTROY) destroy();
@@ -341,9 +445,13 @@ static _Noreturn void event_loop(void) {
         if (v > 0 && v < NSIG) forward(v);
       }
     }
-    if (chld && !reap_children() && M.task_reaped) {
-      mlog("no processes left; exiting");
-      _exit(0);
+    if (chld || timer_fired) {
+      int children_left = reap_children();
+      if (timer_fired) on_timer();
+      if (!children_left && M.task_reaped) {
+        mlog("no processes left; exiting");
+        _exit(0);
+      }
     }
   }
 }
@@ -353,6 +461,7 @@ int main(void) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGALRM);
   sigaddset(&set, MON_CTL_SIGNAL);
   sigprocmask(SIG_BLOCK, &set, NULL);
   /* Nothing but 0-2 and the spec socket may stay open. */
@@ -405,6 +514,18 @@ int main(void) {
   int err_fd = mon_open_output(s.stderr_path, "stderr", err, sizeof err);
   if (err_fd < 0) fail_start(err_fd, err);
 
+  /* The OOM counter before the task exists; without a readable counter
+   * (no cgroup, an old kernel) no OOM kill is ever claimed. */
+  if (s.oom_counter_path[0] && strlen(s.oom_counter_path) < sizeof M.oom_path) {
+    strcpy(M.oom_path, s.oom_counter_path);
+    rc = cgroup_oom_kills(M.oom_path, &M.oom_base);
+    M.have_oom_base = rc == 0;
+    if (rc < 0) mlog("no OOM detection: cannot read %s: %s", M.oom_path, strerror(-rc));
+  }
+  M.timeout_signal = s.timeout_signal;
+  M.timeout_ms = s.timeout_ms;
+  M.timeout_grace_ms = s.timeout_grace_ms;
+
   mon_reply r;
   memset(&r, 0, sizeof r);
   r.started_at_ns = realtime_ns();
@@ -416,6 +537,14 @@ int main(void) {
   close(err_fd);
   if (rc < 0) fail_start(rc, err);
   mlog("task %d started: %s", (int)M.task_pid, s.argv[0]);
+  if (M.timeout_ms) {
+    /* Counted from the start, not from here. */
+    int64_t spent_ms = (realtime_ns() - r.started_at_ns) / 1000000;
+    uint64_t left = spent_ms > 0 && (uint64_t)spent_ms < M.timeout_ms
+                        ? M.timeout_ms - (uint64_t)spent_ms
+                        : spent_ms > 0 ? 1 : M.timeout_ms;
+    set_timer(left);
+  }
   munmap(map, map_len);
 
   r.task_pid = M.task_pid;

@@ -1,6 +1,8 @@
 /* elide-monitor: opening the task's stdin/stdout/stderr and starting the task
  * process (fork, set-up in the child, execve, failure report over a CLOEXEC
  * pipe). */
+#include "cgroup.h"
+#include "mon_proto.h"
 #include "monitor.h"
 
 #include <dirent.h>
@@ -26,6 +28,8 @@
 enum child_step {
   STEP_SIGNALS = 1,
   STEP_SETPGID,
+  STEP_CGROUP,
+  STEP_OOM_SCORE_ADJ,
   STEP_STDIO,
   STEP_GROUPS,
   STEP_GID,
@@ -39,6 +43,7 @@ enum child_step {
 typedef struct child_failure {
   int step;
   int err;
+  int index; /* STEP_CGROUP: which directory */
 } child_failure;
 
 static long long mono_ns(void) {
@@ -130,8 +135,15 @@ static int cloexec_from_3(void) {
   return 0;
 }
 
+static _Noreturn void child_fail_at(int pipe_fd, int step, int index) {
+  child_failure f = {step, errno, index};
+  ssize_t r = write(pipe_fd, &f, sizeof f);
+  (void)r;
+  _exit(127);
+}
+
 static _Noreturn void child_fail(int pipe_fd, int step) {
-  child_failure f = {step, errno};
+  child_failure f = {step, errno, 0};
   ssize_t r = write(pipe_fd, &f, sizeof f);
   (void)r;
   _exit(127);
@@ -154,6 +166,23 @@ static _Noreturn void child_exec(const mon_spec *s, int in_fd, int out_fd, int e
 
   /* Own process group: signals go to the task's whole group. */
   if (setpgid(0, 0) < 0) child_fail(pipe_fd, STEP_SETPGID);
+
+  /* The task's cgroups and OOM score, while still privileged; everything
+   * it forks inherits both. */
+  for (int i = 0; s->cgroup_dirs && s->cgroup_dirs[i]; i++) {
+    int rc = cgroup_join(s->cgroup_dirs[i], getpid());
+    if (rc < 0) {
+      errno = -rc;
+      child_fail_at(pipe_fd, STEP_CGROUP, i);
+    }
+  }
+  if (s->set_oom_score_adj) {
+    char num[16];
+    int len = snprintf(num, sizeof num, "%d", s->oom_score_adj);
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, num, (size_t)len) != len) child_fail(pipe_fd, STEP_OOM_SCORE_ADJ);
+    close(fd);
+  }
   if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
     child_fail(pipe_fd, STEP_STDIO);
 
@@ -183,6 +212,16 @@ static void describe_failure(const mon_spec *s, const child_failure *f, char *er
   switch (f->step) {
   case STEP_SIGNALS: snprintf(err, errlen, "cannot reset the signal mask: %s", why); break;
   case STEP_SETPGID: snprintf(err, errlen, "cannot create a process group: %s", why); break;
+  case STEP_CGROUP: {
+    int n = 0;
+    while (s->cgroup_dirs && s->cgroup_dirs[n]) n++;
+    snprintf(err, errlen, "unable to configure cgroups: cannot join %s: %s",
+             f->index >= 0 && f->index < n ? s->cgroup_dirs[f->index] : "a cgroup", why);
+    break;
+  }
+  case STEP_OOM_SCORE_ADJ:
+    snprintf(err, errlen, "cannot set oom_score_adj %d: %s", s->oom_score_adj, why);
+    break;
   case STEP_STDIO: snprintf(err, errlen, "cannot set up stdin/stdout/stderr: %s", why); break;
   case STEP_GROUPS:
     snprintf(err, errlen, "cannot set %zu supplementary groups: %s", s->ngroups, why);
@@ -229,7 +268,7 @@ int mon_spawn_task(const mon_spec *s, int in_fd, int out_fd, int err_fd, pid_t *
     *pid = child;
     return 0;
   }
-  if (n != (ssize_t)sizeof f) f = (child_failure){0, n < 0 ? errno : EPROTO};
+  if (n != (ssize_t)sizeof f) f = (child_failure){0, n < 0 ? errno : EPROTO, 0};
   while (waitpid(child, NULL, __WALL) < 0 && errno == EINTR) {
   }
   describe_failure(s, &f, err, errlen);

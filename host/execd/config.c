@@ -28,6 +28,8 @@ static const elide_key daemon_keys[] = {
     {"retain_finished", ELIDE_VALUE_INT, 0, "3600",
      "seconds a finished execution is kept after its end"},
     {"log_level", ELIDE_VALUE_STRING, 0, "info", "trace, debug, info, warn or error"},
+    {"cgroup_parent", ELIDE_VALUE_STRING, 0, "elide-execd",
+     "cgroup (relative to each hierarchy) under which executions with limits get their own"},
 };
 #define NDAEMON_KEYS (sizeof daemon_keys / sizeof daemon_keys[0])
 
@@ -125,6 +127,7 @@ static void defaults(execd_config *c) {
   c->spool_max_bytes = EXECD_DEFAULT_SPOOL_MAX;
   c->retain_finished_s = EXECD_DEFAULT_RETAIN_S;
   c->level = LOG_INFO;
+  snprintf(c->cgroup_parent, sizeof c->cgroup_parent, "elide-execd");
   if (geteuid() == 0) {
     snprintf(c->work_root, sizeof c->work_root, "/var/lib/elide-execd");
   } else {
@@ -160,6 +163,20 @@ static int apply_daemon(const ini_doc *doc, execd_config *c, char *err, size_t e
   if (rc == 0 && v && (x = elide_value_find(v, n, "retain_finished")) && x->is_set) {
     if (x->i < 0) return bad(doc, "retain_finished", err, errlen, "must not be negative", x->str);
     c->retain_finished_s = x->i;
+  }
+  if (rc == 0 && v && (x = elide_value_find(v, n, "cgroup_parent")) && x->is_set) {
+    /* Relative, plain components: it names a directory in every hierarchy. */
+    const char *t = x->str;
+    int ok = t[0] && t[0] != '/' && strlen(t) < 256 &&
+             strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-/") ==
+                 strlen(t) &&
+             !strstr(t, "//") && t[strlen(t) - 1] != '/';
+    for (const char *c = t; ok && *c; c = strchr(c, '/') ? strchr(c, '/') + 1 : c + strlen(c))
+      ok = strncmp(c, "./", 2) && strcmp(c, ".") && strncmp(c, "../", 3) && strcmp(c, "..");
+    if (!ok)
+      return bad(doc, "cgroup_parent", err, errlen,
+                 "is not a relative cgroup path of [A-Za-z0-9._-] components", x->str);
+    snprintf(c->cgroup_parent, sizeof c->cgroup_parent, "%s", x->str);
   }
   if (rc == 0 && v && (x = elide_value_find(v, n, "log_level")) && x->is_set) {
     static const char *const names[] = {"trace", "debug", "info", "warn", "error"};

@@ -27,6 +27,9 @@ typedef struct execd_config {
   uint64_t spool_max_bytes;  /* per output stream */
   int64_t retain_finished_s; /* finished executions are deleted this long after their end */
   log_level level;
+  /* Executions with limits get cgroups under <cgroup root>/<controller>/
+   * <cgroup_parent>/ (v1) or <cgroup root>/<cgroup_parent>/ (v2). */
+  char cgroup_parent[PATH_MAX];
 } execd_config;
 
 /* Loads `path` (absolute, or NULL for defaults only): peeks at [daemon]

@@ -5,6 +5,7 @@
 #include "execution.h"
 
 #include "api.h"
+#include "limits.h"
 #include "log.h"
 #include "store.h"
 #include "timers.h"
@@ -165,6 +166,17 @@ void ex_stats(execution *e, EP(ExecutionStats) * out) {
       out->cpu_system_ns = s.cpu_system_ns;
       out->memory_current_bytes = s.memory_rss;
       out->processes = s.nprocs;
+    }
+    /* With cgroups: the group's own accounting (every process in it). */
+    cgroup_stats cs;
+    if (ex_limits_stats(e, &cs) == 0) {
+      out->memory_current_bytes = cs.usage;
+      if (cs.has_max_usage && cs.max_usage > e->peak_rss) e->peak_rss = cs.max_usage;
+      if (cs.usage > e->peak_rss) e->peak_rss = cs.usage;
+      if (cs.has_cpu) {
+        out->cpu_user_ns = cs.cpu_user_ns;
+        out->cpu_system_ns = cs.cpu_system_ns;
+      }
     }
     out->memory_peak_bytes = e->peak_rss;
   } else if (e->state == EX_ENDED) {

@@ -4,6 +4,7 @@
  * shutdown. */
 #include "execution.h"
 
+#include "limits.h"
 #include "log.h"
 #include "pool.h"
 #include "store.h"
@@ -16,8 +17,9 @@
 #include <string.h>
 
 /* The reason: the monitor's record says how the process ended, the
- * daemon's persisted intent says why. OOM is only reported when the exit
- * record says so (nothing sets it yet: no cgroups). */
+ * daemon's persisted intent says why. OOM when the record says so: the
+ * execution had a memory limit (limits.c), died by SIGKILL and its memory
+ * cgroup counted an OOM kill. */
 static void compute_result(execution *e, const exec_result *r, ex_result *out) {
   memset(out, 0, sizeof *out);
   out->exit_code = r->exit_code;
@@ -153,6 +155,7 @@ void ex_delete(execution *e) {
   /* Kills leftovers of the ended task (orphans still holding its output)
    * and reaps its monitor. */
   if (t) exec_destroy(t, 0);
+  ex_limits_remove(e);
   int rc = store_remove_tree(e->dir);
   log_msg(rc == 0 ? LOG_INFO : LOG_WARN, "finished execution deleted", "execution_id", e->id,
           "error", rc == 0 ? "" : strerror(-rc), NULL);

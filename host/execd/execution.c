@@ -46,6 +46,7 @@ void ex_unref(execution *e) {
   spool_close(&e->out[1]);
   if (e->stdin_fd >= 0) close(e->stdin_fd);
   free(e->followers);
+  free(e->cg);
   pthread_mutex_destroy(&e->mu);
   pthread_mutex_destroy(&e->stdin_mu);
   if (e->req) protobuf_c_message_free_unpacked(&e->req->base, NULL);

@@ -52,6 +52,8 @@ struct execution {
   void *module_state;    /* the instance that started it */
   spool out[2];          /* EX_STDOUT, EX_STDERR */
   int has_stdin;
+  struct ex_cgroup *cg;  /* its cgroups when it has limits (limits.h); set before the start
+                            or at recovery, freed with the execution */
 
   pthread_mutex_t mu; /* guards everything below */
   ex_state state;

@@ -6,6 +6,7 @@
  * done now when due). */
 #include "execution.h"
 
+#include "limits.h"
 #include "log.h"
 #include "module_host.h"
 #include "store.h"
@@ -131,6 +132,7 @@ static void recover_one(execd *d, const char *name) {
     return;
   }
   read_stop(e);
+  ex_limits_recover(e); /* its cgroups, removed with it */
   int ended = read_result(e);
   int rc = attach(e, err, sizeof err);
   if (rc == 0 && !ended) e->started_at_ns = request_mtime_ns(dir);

@@ -1,6 +1,7 @@
 /* The session table and its files (see sessions.h). */
 #include "sessions.h"
 
+#include "limits.h"
 #include "log.h"
 #include "store.h"
 #include "timers.h"
@@ -113,12 +114,9 @@ static int config_eq(const EP(SessionConfiguration) * a, const EP(SessionConfigu
 static int check_config(const EP(SessionConfiguration) * c, grpc_status_code *code, char *err,
                         size_t errlen) {
   if (!c) return 0;
-  if (c->memory_limit_mb) {
-    snprintf(err, errlen, "field \"config.memory_limit_mb\": per-execution memory limits need "
-             "cgroup support, which this elide-execd does not have (leave it 0)");
-    *code = GRPC_STATUS_FAILED_PRECONDITION;
-    return -1;
-  }
+  /* The memory limit of the session's executions that set none: needs
+   * cgroups (limits.c). */
+  if (ex_limits_check_session(c->memory_limit_mb, code, err, errlen) < 0) return -1;
   if (c->n_enabled_languages > EXECD_MAX_LANGUAGES || c->n_enabled_intrinsics > EXECD_MAX_LANGUAGES) {
     snprintf(err, errlen, "field \"config\": at most %d enabled languages and intrinsics",
              EXECD_MAX_LANGUAGES);
@@ -227,6 +225,15 @@ int sessions_delete(execd *d, const char *id) {
   }
   session_free(s);
   return 0;
+}
+
+uint64_t sessions_memory_limit_mb(execd *d, const char *session_id) {
+  if (!session_id || !session_id[0]) return 0;
+  pthread_mutex_lock(&d->sessions.mu);
+  session *s = find_locked(&d->sessions, session_id, NULL);
+  uint64_t mb = s && s->rec->config ? s->rec->config->memory_limit_mb : 0;
+  pthread_mutex_unlock(&d->sessions.mu);
+  return mb;
 }
 
 int sessions_check(execd *d, const char *session_id, const char *language,

@@ -17,7 +17,7 @@ void sessions_free(execd *d);
 /* CreateSession: creates, or accepts a repeat with the same config
  * (idempotent). Fills *created_at. Returns 0, or -1 with *code and err
  * (ALREADY_EXISTS for another config, INVALID_ARGUMENT, FAILED_PRECONDITION
- * for limits this daemon cannot enforce). */
+ * for a memory_limit_mb on a host without cgroups). */
 int sessions_create(execd *d, const EP(CreateSessionRequest) * req, int64_t *created_at,
                     grpc_status_code *code, char *err, size_t errlen);
 
@@ -26,6 +26,9 @@ int sessions_reply(execd *d, const char *id, rpc_call *call);
 
 /* Removes the session (memory and disk); -ENOENT when unknown. */
 int sessions_delete(execd *d, const char *id);
+
+/* The session's memory_limit_mb (0: none, or no such session). */
+uint64_t sessions_memory_limit_mb(execd *d, const char *session_id);
 
 /* May an execution of `session_id` use `language`? 0, or -1 with *code
  * (NOT_FOUND for an unknown session, INVALID_ARGUMENT for a language it

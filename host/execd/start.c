@@ -3,6 +3,7 @@
  * stdout/stderr. A start that fails leaves nothing behind. */
 #include "execution.h"
 
+#include "limits.h"
 #include "log.h"
 #include "module_host.h"
 #include "store.h"
@@ -102,6 +103,8 @@ static exec_task *run(execution *e, const prepared *p, int *rc, char *err, size_
       .ngroups = p->ngroups,
       .stdin_path = e->has_stdin ? in : NULL,
   };
+  /* Its cgroups and limits, when it has any; the task joins them. */
+  if ((*rc = ex_limits_setup(e, &ctx, err, errlen)) < 0) return NULL;
   const ExecRequest *r = e->req;
   elide_task et = {
       .size = sizeof et,
@@ -128,6 +131,7 @@ static void abandon(execution *e, grpc_status_code code, const char *why) {
   ex_table_remove(&e->d->executions, e);
   ex_abort_waiters(e, code, why);
   ex_abort_followers(e, code, why);
+  ex_limits_remove(e);
   store_remove_tree(e->dir);
 }
 

@@ -2,6 +2,7 @@
 #include "validate.h"
 
 #include "log.h"
+#include "limits.h"
 #include "sessions.h"
 
 #include <errno.h>
@@ -86,20 +87,6 @@ static int check_sizes(const ExecRequest *r, grpc_status_code *code, char *err, 
   return 0;
 }
 
-/* Limits need cgroups, which this daemon does not manage: refuse rather
- * than run without them. */
-static int check_limits(const ExecRequest *r, grpc_status_code *code, char *err, size_t errlen) {
-  const EP(ResourceLimits) *l = r->limits;
-  const char *field = !l                 ? NULL
-                      : l->memory_bytes ? "limits.memory_bytes"
-                      : l->cpu_shares   ? "limits.cpu_shares"
-                      : l->cpu_millis   ? "limits.cpu_millis"
-                                        : NULL;
-  if (!field) return 0;
-  snprintf(err, errlen, "field \"%s\": per-execution resource limits need cgroup support, which "
-           "this elide-execd does not have (leave it 0)", field);
-  return fail(code, GRPC_STATUS_FAILED_PRECONDITION, -ENOTSUP);
-}
 
 static int resolve_wd(const ExecRequest *r, prepared *p, grpc_status_code *code, char *err,
                       size_t errlen) {
@@ -308,7 +295,8 @@ static int check_basics(execd *d, const ExecRequest *r, prepared *p, grpc_status
     return fail(code, GRPC_STATUS_INVALID_ARGUMENT, -EINVAL);
   }
   p->kill_signal = r->kill_signal ? r->kill_signal : SIGTERM;
-  return check_limits(r, code, err, errlen);
+  /* Limits need cgroups: refused rather than run without them (limits.c). */
+  return ex_limits_check(d, r, code, err, errlen) < 0 ? -EINVAL : 0;
 }
 
 int prepare_request(execd *d, const ExecRequest *r, prepared *p, grpc_status_code *code,

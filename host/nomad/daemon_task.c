@@ -37,6 +37,7 @@ typedef struct daemon_task {
   int out_done[2];
   pthread_t out_th[2], wait_th;
   int out_started[2], wait_started;
+  daemon_event_sink events; /* emit NULL: none */
 } daemon_task;
 
 /* mkdir -p, 0700 for the missing components. */
@@ -224,7 +225,28 @@ static void result_from(const EP(ExitResult) * r, exec_result *out) {
   if (r->reason == EP_ENUM(EXIT_RESULT__REASON__REASON_INTERNAL_ERROR))
     snprintf(out->err, sizeof out->err, "%s", r->error && r->error[0] ? r->error : "internal error");
   else if (r->reason == EP_ENUM(EXIT_RESULT__REASON__REASON_TIMEOUT))
-    snprintf(out->err, sizeof out->err, "timed out");
+    snprintf(out->err, sizeof out->err, "timed out%s%s", r->error && r->error[0] ? ": " : "",
+             r->error ? r->error : "");
+}
+
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The task event for the first WaitExecution answered after the daemon
+ * could not be reached (it restarted, or the connection broke). */
+static void report_reconnect(daemon_task *d, int64_t lost_at_ms, const char *why) {
+  char message[1400], secs[32];
+  snprintf(secs, sizeof secs, "%.1f", (double)(monotonic_ms() - lost_at_ms) / 1000.0);
+  log_msg(LOG_INFO, "reconnected to the execution daemon", "task_id", d->t->id, "endpoint",
+          d->endpoint, "unreachable_s", secs, NULL);
+  if (!d->events.emit) return;
+  snprintf(message, sizeof message, "Reconnected to the execution daemon at %s after %s s "
+           "without it (%s); the task kept running there", d->endpoint, secs, why);
+  const char *ann[] = {"daemon_endpoint", d->endpoint, "unreachable_seconds", secs, NULL};
+  d->events.emit(d->events.arg, d->t, message, ann);
 }
 
 /* Waits for the end (WaitExecution in slices, riding out daemon restarts),
@@ -233,6 +255,8 @@ static void *wait_main(void *arg) {
   daemon_task *d = arg;
   exec_result res;
   int ended = 0;
+  int64_t lost_at_ms = -1; /* when the daemon stopped answering; -1 while it answers */
+  char lost_why[600] = "";
   while (!ended && !is_closing(d)) {
     EP(WaitExecutionRequest) req = EP_INIT(WAIT_EXECUTION_REQUEST);
     req.session_id = (char *)DAEMON_SESSION_ID;
@@ -249,9 +273,19 @@ static void *wait_main(void *arg) {
         snprintf(res.err, sizeof res.err, "the execution daemon does not know the task: %s", err);
         ended = 1;
       } else {
+        if (lost_at_ms < 0) {
+          lost_at_ms = monotonic_ms();
+          snprintf(lost_why, sizeof lost_why, "%s", err);
+          log_msg(LOG_WARN, "the execution daemon is unreachable; retrying", "task_id", d->t->id,
+                  "endpoint", d->endpoint, "error", err, NULL);
+        }
         sleep_ms(RETRY_MS);
       }
       continue;
+    }
+    if (lost_at_ms >= 0) {
+      report_reconnect(d, lost_at_ms, lost_why);
+      lost_at_ms = -1;
     }
     EP(WaitExecutionResponse) *w = (void *)rep;
     if (w->complete) {
@@ -442,6 +476,11 @@ static int execute(const char *endpoint, task *t, const task_request *tr,
   req.user = cfg->user ? cfg->user : (char *)"";
   req.n_options = nopt;
   req.options = optp;
+  if (tr->timeout_ms > 0) { /* the `timeout` option: the daemon enforces it */
+    req.timeout_ms = (uint64_t)tr->timeout_ms;
+    req.kill_signal = tr->timeout_signal;
+    req.kill_grace_ms = (uint64_t)tr->timeout_grace_ms;
+  }
   rep = NULL;
   if (daemon_call(endpoint, "ExecuteSnippet", &req.base, &EP_DESC(execute_snippet_response), &rep,
                   CALL_TIMEOUT_MS, &code, err, errlen) != 0) {
@@ -464,12 +503,14 @@ out:
 }
 
 int daemon_task_start(task *t, const char *endpoint, const task_request *tr,
-                      const NomadTaskConfig *cfg, char *err, size_t errlen) {
+                      const NomadTaskConfig *cfg, const daemon_event_sink *events, char *err,
+                      size_t errlen) {
   daemon_task *d = proxy_new(t, endpoint, cfg->stdout_path, cfg->stderr_path);
   if (!d) {
     snprintf(err, errlen, "out of memory");
     return -ENOMEM;
   }
+  if (events) d->events = *events;
   if (mkdir_p_state(t->state_dir) != 0) {
     snprintf(err, errlen, "cannot create %s: %s", t->state_dir, strerror(errno));
     proxy_free(d, 0);
@@ -501,12 +542,14 @@ int daemon_task_start(task *t, const char *endpoint, const task_request *tr,
 
 int daemon_task_recover(task *t, const char *endpoint, const char *stdout_path,
                         const char *stderr_path, pid_t relay_pid, uint64_t relay_ticks,
-                        const char *relay_socket, char *err, size_t errlen) {
+                        const char *relay_socket, const daemon_event_sink *events, char *err,
+                        size_t errlen) {
   daemon_task *d = proxy_new(t, endpoint, stdout_path, stderr_path);
   if (!d) {
     snprintf(err, errlen, "out of memory");
     return -ENOMEM;
   }
+  if (events) d->events = *events;
   d->relay_pid = relay_pid;
   d->relay_ticks = relay_ticks;
   if (relay_socket && relay_socket[0])

@@ -26,12 +26,23 @@ extern const task_runner daemon_runner;
 /* The session every execution of this plugin belongs to. */
 #define DAEMON_SESSION_ID "nomad"
 
+/* Where the proxy reports what an operator should see as a task event
+ * (the plugin's events_emit): today, that the plugin reached the daemon
+ * again after losing it. `emit` runs on the proxy's threads; annotations
+ * are NULL-terminated key/value pairs; everything is borrowed for the
+ * call. Copied by daemon_task_start/recover; a NULL sink reports nothing. */
+typedef struct daemon_event_sink {
+  void (*emit)(void *arg, const task *t, const char *message, const char *const *annotations);
+  void *arg;
+} daemon_event_sink;
+
 /* Starts the execution (CreateSession + ExecuteSnippet, both idempotent)
  * and the threads that wait for it and copy its output. Returns 0;
  * -EAGAIN when the daemon is unreachable (worth a retry), another negative
  * code when the daemon refused the request; err says why. */
 int daemon_task_start(task *t, const char *endpoint, const task_request *tr,
-                      const NomadTaskConfig *cfg, char *err, size_t errlen);
+                      const NomadTaskConfig *cfg, const daemon_event_sink *events, char *err,
+                      size_t errlen);
 
 /* Re-attaches to the execution after a plugin restart: output resumes from
  * the offsets of the relay named by pid, start time and socket (from
@@ -39,7 +50,8 @@ int daemon_task_start(task *t, const char *endpoint, const task_request *tr,
  * delivered any more, with a warning). */
 int daemon_task_recover(task *t, const char *endpoint, const char *stdout_path,
                         const char *stderr_path, pid_t relay_pid, uint64_t relay_ticks,
-                        const char *relay_socket, char *err, size_t errlen);
+                        const char *relay_socket, const daemon_event_sink *events, char *err,
+                        size_t errlen);
 
 /* The task's relay (for driver_state). */
 void daemon_task_relay(const task *t, pid_t *pid, uint64_t *ticks, const char **sock);

@@ -21,6 +21,8 @@ static const elide_key driver_keys[] = {
     {"state_dir", ELIDE_VALUE_PATH, 0, NULL,
      "per-task exit records (default /run/nomad-driver-elide as root)"},
     {"log_level", ELIDE_VALUE_STRING, 0, "debug", "trace, debug, info, warn or error"},
+    {"allow_root", ELIDE_VALUE_BOOL, 0, "true",
+     "false refuses tasks that would run as root (uid 0)"},
 };
 
 /* [daemon] keys: the execution daemon's address, used by backends in
@@ -52,6 +54,9 @@ static int resolve_dirs(plugin_config *cfg, const ini_doc *doc) {
                tmp && tmp[0] == '/' ? tmp : "/tmp", (unsigned)geteuid());
     }
   }
+  /* The plugin block's allow_root wins; then the file; then allowed. */
+  const elide_value *ar = drv ? elide_value_find(drv, n, "allow_root") : NULL;
+  if (cfg->allow_root < 0) cfg->allow_root = ar && ar->is_set ? ar->i != 0 : 1;
   const elide_value *lvl = drv ? elide_value_find(drv, n, "log_level") : NULL;
   if (lvl && lvl->is_set) {
     static const char *const names[] = {"trace", "debug", "info", "warn", "error"};

@@ -1,6 +1,7 @@
 /* The Driver service: its method table, and the RPCs that are about the
  * driver rather than one task (schema, capabilities, fingerprint, events,
  * init/shutdown) plus those this version refuses with a clear reason. */
+#include "driver_exec.h"
 #include "driver_tasks.h"
 
 #include "nomad_pb.h"
@@ -28,15 +29,16 @@ static void task_config_schema(rpc_call *call, const ProtobufCMessage *msg) {
   hashicorp__nomad__plugins__shared__hclspec__spec__free_unpacked(spec, NULL);
 }
 
-/* Honest capabilities: signals yes; exec not until the lifecycle work adds
- * it; no filesystem isolation (the task dir is a host path); host
- * networking only; no volume mounts; Nomad collects logs from our FIFOs. */
+/* Honest capabilities: signals yes; exec yes (driver_exec.c; tasks in the
+ * execution daemon refuse it with the reason); no filesystem isolation (the
+ * task dir is a host path); host networking only; no volume mounts; Nomad
+ * collects logs from our FIFOs. */
 static void capabilities(rpc_call *call, const ProtobufCMessage *msg) {
   (void)msg;
   DP(CapabilitiesResponse) rep = DP_INIT(CAPABILITIES_RESPONSE);
   DP(DriverCapabilities) caps = DP_INIT(DRIVER_CAPABILITIES);
   caps.send_signals = 1;
-  caps.exec = 0;
+  caps.exec = 1;
   caps.fs_isolation = DP_ENUM(DRIVER_CAPABILITIES__FSISOLATION__NONE);
   caps.mount_configs = DP_ENUM(DRIVER_CAPABILITIES__MOUNT_CONFIGS__NO_MOUNTS);
   rep.capabilities = &caps;
@@ -51,8 +53,7 @@ static void fingerprint(rpc_call *call, const ProtobufCMessage *msg) {
 
 static void task_events(rpc_call *call, const ProtobufCMessage *msg) {
   (void)msg;
-  if (stream_hub_add(&plugin_of(call)->event_subscribers, call) != 0)
-    rpc_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+  events_subscribe(plugin_of(call), call);
 }
 
 static void init(rpc_call *call, const ProtobufCMessage *msg) {
@@ -65,20 +66,6 @@ static void init(rpc_call *call, const ProtobufCMessage *msg) {
 static void shutdown_driver(rpc_call *call, const ProtobufCMessage *msg) {
   (void)msg;
   reply_empty(call, &DP_DESC(shutdown_response));
-}
-
-static void exec_task_refused(rpc_call *call, const ProtobufCMessage *msg) {
-  (void)msg;
-  rpc_finish(call, GRPC_STATUS_UNIMPLEMENTED,
-             "ExecTask is not supported by this version of the elide driver (capability exec = "
-             "false): it cannot run commands inside a task");
-}
-
-static void exec_task_streaming_refused(rpc_call *call, const ProtobufCMessage *msg) {
-  (void)msg;
-  rpc_finish(call, GRPC_STATUS_UNIMPLEMENTED,
-             "ExecTaskStreaming (nomad alloc exec) is not supported by this version of the elide "
-             "driver (capability exec = false)");
 }
 
 static void network_unsupported(rpc_call *call, const ProtobufCMessage *msg) {
@@ -112,9 +99,10 @@ const rpc_method driver_methods[] = {
      NULL, NULL},
     {DRIVER_PATH("SignalTask"), RPC_UNARY, &DP_DESC(signal_task_request), driver_signal_task, NULL,
      NULL},
-    {DRIVER_PATH("ExecTask"), RPC_UNARY, &DP_DESC(exec_task_request), exec_task_refused, NULL, NULL},
+    {DRIVER_PATH("ExecTask"), RPC_UNARY, &DP_DESC(exec_task_request), driver_exec_task, NULL,
+     NULL},
     {DRIVER_PATH("ExecTaskStreaming"), RPC_BIDI, &DP_DESC(exec_task_streaming_request),
-     exec_task_streaming_refused, NULL, NULL},
+     driver_exec_stream_message, NULL, driver_exec_stream_done},
     {DRIVER_PATH("CreateNetwork"), RPC_UNARY, &DP_DESC(create_network_request),
      network_unsupported, NULL, NULL},
     {DRIVER_PATH("DestroyNetwork"), RPC_UNARY, &DP_DESC(destroy_network_request),

@@ -1,12 +1,18 @@
 /* TaskStats: one sampling thread per open stream sends a fully populated
- * TaskStatsResponse every collection interval, from /proc figures of the
- * task's process group, until the client cancels or the task is gone. */
+ * TaskStatsResponse every collection interval until the client cancels or
+ * the task is gone. Figures come from the task's cgroups when it has them
+ * (memory RSS/cache/swap/usage/max usage, CPU user/system and throttling,
+ * as Nomad's own executor reports them), else from /proc of its process
+ * group, or from the execution daemon in daemon mode. Every sample lists
+ * exactly the fields it filled. */
 #include "driver_tasks.h"
 
 #include "daemon_task.h"
 
+#include "cgroup.h"
 #include "nomad_pb.h"
 #include "proc_stats.h"
+#include "task_limits.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,39 +28,148 @@ typedef struct stats_stream {
   uint32_t num_cores;
 } stats_stream;
 
-static void send_sample(stats_stream *s, const proc_sample *prev, const proc_sample *cur) {
+/* One reading, whatever its source. */
+typedef struct sample {
+  int64_t at_ns; /* CLOCK_MONOTONIC */
+  uint64_t user_ns, system_ns, total_ns;
+  int has_cpu;
+  uint64_t throttled_periods, throttled_time_ns;
+  int has_throttling;
+  uint64_t rss, cache, swap, usage, max_usage, kernel_usage, kernel_max_usage;
+  int from_cgroup; /* cache and usage are then real */
+  int has_swap, has_max_usage, has_kernel;
+} sample;
+
+static int64_t mono_ns(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+static uint64_t ticks_to_ns(uint64_t ticks) {
+  long hz = sysconf(_SC_CLK_TCK);
+  return hz > 0 ? ticks * (1000000000ull / (uint64_t)hz) : 0;
+}
+
+static int sample_cgroup(const task_limits *l, sample *out) {
+  cgroup_stats cs;
+  if (cgroup_read_stats(&l->set, &cs) != 0) return -1;
+  out->from_cgroup = 1;
+  out->rss = cs.rss;
+  out->cache = cs.cache;
+  out->usage = cs.usage;
+  out->swap = cs.swap;
+  out->has_swap = cs.has_swap;
+  out->max_usage = cs.max_usage;
+  out->has_max_usage = cs.has_max_usage;
+  out->kernel_usage = cs.kernel_usage;
+  out->kernel_max_usage = cs.kernel_max_usage;
+  out->has_kernel = cs.has_kernel;
+  out->has_cpu = cs.has_cpu;
+  out->user_ns = cs.cpu_user_ns;
+  out->system_ns = cs.cpu_system_ns;
+  out->total_ns = cs.cpu_total_ns;
+  out->has_throttling = cs.has_throttling;
+  out->throttled_periods = cs.throttled_periods;
+  out->throttled_time_ns = cs.throttled_time_ns;
+  return 0;
+}
+
+/* One sample: the task's cgroups, /proc of the local process group (no
+ * cgroup, or it is already gone), or the daemon's figures for a
+ * daemon-mode task (GetExecutionStatus). */
+static void take_sample(const task *t, pid_t pgid, sample *out) {
+  memset(out, 0, sizeof *out);
+  out->at_ns = mono_ns();
+  if (t->remote) {
+    uint64_t user_ns = 0, system_ns = 0, rss = 0;
+    if (daemon_task_usage((task *)t, &user_ns, &system_ns, &rss) == 0) {
+      out->user_ns = user_ns;
+      out->system_ns = system_ns;
+      out->total_ns = user_ns + system_ns;
+      out->has_cpu = 1;
+      out->rss = rss;
+    }
+    return;
+  }
+  if (t->limits && sample_cgroup(t->limits, out) == 0) return;
+  proc_sample ps;
+  if (stats_sample_group(pgid, &ps) == 0) {
+    out->user_ns = ticks_to_ns(ps.user_ticks);
+    out->system_ns = ticks_to_ns(ps.system_ticks);
+    out->total_ns = out->user_ns + out->system_ns;
+    out->has_cpu = 1;
+    out->rss = ps.rss_bytes;
+  }
+}
+
+/* Percent of one core over the interval (Nomad's cpustats.Tracker: 0 when
+ * there is no interval yet or the counter went backwards). */
+static double percent(uint64_t prev_ns, uint64_t cur_ns, int64_t wall_ns) {
+  if (wall_ns <= 0 || cur_ns <= prev_ns) return 0;
+  return (double)(cur_ns - prev_ns) / (double)wall_ns * 100.0;
+}
+
+static void send_sample(stats_stream *s, const sample *prev, const sample *cur) {
   DP(TaskStatsResponse) rep = DP_INIT(TASK_STATS_RESPONSE);
   DP(TaskStats) stats = DP_INIT(TASK_STATS);
   DP(TaskResourceUsage) usage = DP_INIT(TASK_RESOURCE_USAGE);
   DP(CPUUsage) cpu = DP_INIT(CPUUSAGE);
   DP(MemoryUsage) mem = DP_INIT(MEMORY_USAGE);
   Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-  DP(CPUUsage__Fields) cpu_fields[4];
-  DP(MemoryUsage__Fields) mem_fields[1] = {DP_ENUM(MEMORY_USAGE__FIELDS__RSS)};
+  DP(CPUUsage__Fields) cpu_fields[6];
+  DP(MemoryUsage__Fields) mem_fields[7];
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   pb_timestamp(&ts, (int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
 
-  double hz = (double)sysconf(_SC_CLK_TCK);
-  double wall_s = (double)(cur->at_ns - prev->at_ns) / 1e9;
-  size_t nf = 0;
-  if (wall_s > 0 && cur->user_ticks >= prev->user_ticks &&
-      cur->system_ticks >= prev->system_ticks) {
-    cpu.user_mode = (double)(cur->user_ticks - prev->user_ticks) / hz / wall_s * 100.0;
-    cpu.system_mode = (double)(cur->system_ticks - prev->system_ticks) / hz / wall_s * 100.0;
-    cpu.percent = cpu.user_mode + cpu.system_mode;
-    cpu_fields[nf++] = DP_ENUM(CPUUSAGE__FIELDS__USER_MODE);
-    cpu_fields[nf++] = DP_ENUM(CPUUSAGE__FIELDS__SYSTEM_MODE);
-    cpu_fields[nf++] = DP_ENUM(CPUUSAGE__FIELDS__PERCENT);
+  size_t nc = 0;
+  if (cur->has_cpu) {
+    int64_t wall = cur->at_ns - prev->at_ns;
+    cpu.user_mode = percent(prev->user_ns, cur->user_ns, wall);
+    cpu.system_mode = percent(prev->system_ns, cur->system_ns, wall);
+    cpu.percent = percent(prev->total_ns, cur->total_ns, wall);
+    cpu_fields[nc++] = DP_ENUM(CPUUSAGE__FIELDS__USER_MODE);
+    cpu_fields[nc++] = DP_ENUM(CPUUSAGE__FIELDS__SYSTEM_MODE);
+    cpu_fields[nc++] = DP_ENUM(CPUUSAGE__FIELDS__PERCENT);
     if (s->total_compute_mhz && s->num_cores) {
       cpu.total_ticks = cpu.percent / 100.0 * (double)s->total_compute_mhz / s->num_cores;
-      cpu_fields[nf++] = DP_ENUM(CPUUSAGE__FIELDS__TOTAL_TICKS);
+      cpu_fields[nc++] = DP_ENUM(CPUUSAGE__FIELDS__TOTAL_TICKS);
     }
   }
-  cpu.n_measured_fields = nf;
+  if (cur->has_throttling) {
+    cpu.throttled_periods = cur->throttled_periods;
+    cpu.throttled_time = cur->throttled_time_ns;
+    cpu_fields[nc++] = DP_ENUM(CPUUSAGE__FIELDS__THROTTLED_PERIODS);
+    cpu_fields[nc++] = DP_ENUM(CPUUSAGE__FIELDS__THROTTLED_TIME);
+  }
+  cpu.n_measured_fields = nc;
   cpu.measured_fields = cpu_fields;
-  mem.rss = cur->rss_bytes;
-  mem.n_measured_fields = 1;
+
+  size_t nm = 0;
+  mem.rss = cur->rss;
+  mem_fields[nm++] = DP_ENUM(MEMORY_USAGE__FIELDS__RSS);
+  if (cur->from_cgroup) {
+    mem.cache = cur->cache;
+    mem.usage = cur->usage;
+    mem_fields[nm++] = DP_ENUM(MEMORY_USAGE__FIELDS__CACHE);
+    mem_fields[nm++] = DP_ENUM(MEMORY_USAGE__FIELDS__USAGE);
+  }
+  if (cur->has_swap) {
+    mem.swap = cur->swap;
+    mem_fields[nm++] = DP_ENUM(MEMORY_USAGE__FIELDS__SWAP);
+  }
+  if (cur->has_max_usage) {
+    mem.max_usage = cur->max_usage;
+    mem_fields[nm++] = DP_ENUM(MEMORY_USAGE__FIELDS__MAX_USAGE);
+  }
+  if (cur->has_kernel) {
+    mem.kernel_usage = cur->kernel_usage;
+    mem.kernel_max_usage = cur->kernel_max_usage;
+    mem_fields[nm++] = DP_ENUM(MEMORY_USAGE__FIELDS__KERNEL_USAGE);
+    mem_fields[nm++] = DP_ENUM(MEMORY_USAGE__FIELDS__KERNEL_MAX_USAGE);
+  }
+  mem.n_measured_fields = nm;
   mem.measured_fields = mem_fields;
   usage.cpu = &cpu;
   usage.memory = &mem;
@@ -65,31 +180,11 @@ static void send_sample(stats_stream *s, const proc_sample *prev, const proc_sam
   rpc_send(s->call, &rep.base);
 }
 
-/* One sample: /proc of the local process group, or the daemon's figures
- * for a daemon-mode task (GetExecutionStatus). */
-static void sample(const task *t, pid_t pgid, proc_sample *out) {
-  if (!t->remote) {
-    stats_sample_group(pgid, out);
-    return;
-  }
-  memset(out, 0, sizeof *out);
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  out->at_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-  uint64_t user_ns = 0, system_ns = 0, rss = 0;
-  if (daemon_task_usage((task *)t, &user_ns, &system_ns, &rss) == 0) {
-    double hz = (double)sysconf(_SC_CLK_TCK);
-    out->user_ticks = (uint64_t)((double)user_ns * hz / 1e9);
-    out->system_ticks = (uint64_t)((double)system_ns * hz / 1e9);
-    out->rss_bytes = rss;
-  }
-}
-
 static void *stats_main(void *arg) {
   stats_stream *s = arg;
   pid_t pgid = s->t->runner->pid(s->t);
-  proc_sample prev, cur;
-  sample(s->t, pgid, &prev);
+  sample prev, cur;
+  take_sample(s->t, pgid, &prev);
   send_sample(s, &prev, &prev); /* the first sample goes out at once */
   while (!rpc_call_is_done(s->call)) {
     /* Sleep in short slices so a cancelled stream releases its thread fast. */
@@ -102,7 +197,7 @@ static void *stats_main(void *arg) {
       rpc_finish(s->call, GRPC_STATUS_OK, NULL);
       break;
     }
-    sample(s->t, pgid, &cur);
+    take_sample(s->t, pgid, &cur);
     send_sample(s, &prev, &cur);
     prev = cur;
   }

@@ -12,6 +12,10 @@
 #include "replies.h"
 #include "signals.h"
 #include "task_config.h"
+#include "task_context.h"
+#include "task_events.h"
+#include "task_limits.h"
+#include "user_policy.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -73,6 +77,7 @@ static void on_task_exit(void *arg, const exec_result *r) {
   snprintf(sig, sizeof sig, "%d", r->signal);
   log_msg(LOG_INFO, "task exited", "task_id", t->id, "exit_code", code, "signal", sig, "error",
           r->err, NULL);
+  if (t->plugin) task_limits_exit_events(t->plugin, t, r); /* OOM, timeout: before WaitTask */
   task_mark_exited(t, r);
 }
 
@@ -108,6 +113,7 @@ static void local_kill(task *t) {
 static void local_release(task *t) {
   if (t->proc) exec_destroy(t->proc, 1);
   t->proc = NULL;
+  task_limits_release(t);
 }
 
 static pid_t local_pid(const task *t) { return t->proc ? exec_task_pid(t->proc) : 0; }
@@ -181,6 +187,11 @@ static int start_local(rpc_call *call, plugin *p, task *t, loaded_module *m,
       .groups = tr->groups,
       .ngroups = tr->ngroups,
   };
+  if (task_limits_start(t, cfg, tr, &ctx, err, sizeof err) != 0) { /* cgroups, timeout */
+    log_msg(LOG_ERROR, "task failed to start", "task_id", cfg->id, "error", err, NULL);
+    fail_start(call, GRPC_STATUS_FAILED_PRECONDITION, err, 0);
+    return -EINVAL;
+  }
   elide_task et = {
       .size = sizeof et,
       .id = cfg->id,
@@ -198,6 +209,7 @@ static int start_local(rpc_call *call, plugin *p, task *t, loaded_module *m,
   if (rc != 0 || !proc) {
     log_msg(LOG_ERROR, "task failed to start", "task_id", cfg->id, "error", err, NULL);
     fail_start(call, GRPC_STATUS_FAILED_PRECONDITION, err[0] ? err : "backend failed to start", 0);
+    task_limits_release(t);
     return rc ? rc : -EIO;
   }
   t->proc = proc_exec_task(proc);
@@ -215,7 +227,8 @@ static int start_daemon(rpc_call *call, task *t, const char *endpoint, const tas
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   t->started_at_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-  int rc = daemon_task_start(t, endpoint, tr, cfg, err, sizeof err);
+  daemon_event_sink events = {task_events_emit_for, plugin_of(call)};
+  int rc = daemon_task_start(t, endpoint, tr, cfg, &events, err, sizeof err);
   if (rc != 0) {
     log_msg(LOG_ERROR, "task failed to start", "task_id", cfg->id, "error", err, NULL);
     fail_start(call, rc == -EAGAIN ? GRPC_STATUS_UNAVAILABLE : GRPC_STATUS_FAILED_PRECONDITION,
@@ -259,13 +272,27 @@ static void start_task(rpc_call *call, const ProtobufCMessage *msg) {
   }
   t->module = m;
   t->module_state = m->state;
+  t->plugin = p;
+  if (task_context_from_request(&t->ctx, &tr, err, sizeof err) != 0) { /* for exec */
+    fail_start(call, GRPC_STATUS_RESOURCE_EXHAUSTED, err, 1);
+    task_unref(t);
+    task_request_free(&tr);
+    return;
+  }
   char escaped[1024], daemon_endpoint[512] = "";
   escape_id(cfg->id, escaped, sizeof escaped);
   pthread_mutex_lock(&p->mu);
   snprintf(t->state_dir, sizeof t->state_dir, "%s/tasks/%s", p->cfg.state_dir, escaped);
   if (plugin_module_in_daemon_mode(&p->cfg, m->desc->name))
     snprintf(daemon_endpoint, sizeof daemon_endpoint, "%s", p->cfg.daemon_endpoint);
+  int allow_root = p->cfg.allow_root;
   pthread_mutex_unlock(&p->mu);
+  if (user_policy_check(allow_root, &tr, cfg->user, daemon_endpoint[0] != 0, geteuid(), err,
+                        sizeof err) != 0) {
+    log_msg(LOG_WARN, "task refused", "task_id", cfg->id, "error", err, NULL);
+    fail_start(call, GRPC_STATUS_PERMISSION_DENIED, err, 0);
+    goto out;
+  }
   if (task_table_insert(&p->tasks, t) != 0) {
     snprintf(err, sizeof err, "task with ID \"%s\" already started", cfg->id);
     fail_start(call, GRPC_STATUS_ALREADY_EXISTS, err, 0);
@@ -288,15 +315,7 @@ static void start_task(rpc_call *call, const ProtobufCMessage *msg) {
   snprintf(pid, sizeof pid, "%d", (int)t->runner->pid(t));
   log_msg(LOG_INFO, "task started", "task_id", cfg->id, "language", tr.language, "pid", pid,
           "mode", t->runner->kind, NULL);
-  const char *ann[] = {"backend", m->desc->name, "pid", pid, "mode", t->runner->kind, NULL};
-  char event[sizeof daemon_endpoint + 256];
-  if (daemon_endpoint[0])
-    snprintf(event, sizeof event, "Started %s task with the %s backend in the execution daemon at %s",
-             tr.language, m->desc->name, daemon_endpoint);
-  else
-    snprintf(event, sizeof event, "Started %s task with the %s backend (module %s %s)",
-             tr.language, m->desc->name, m->desc->name, m->desc->version);
-  events_emit(p, t, event, ann);
+  task_events_started(p, t, m, daemon_endpoint);
   reply_started(call, req, t);
 out:
   task_unref(t);
@@ -345,16 +364,20 @@ static void recover_daemon(rpc_call *call, plugin *p, task *t, loaded_module *m,
     rpc_finish(call, GRPC_STATUS_OK, NULL);
     return;
   }
+  daemon_event_sink events = {task_events_emit_for, p};
   if (daemon_task_recover(t, ds->daemon_endpoint, req->handle->config->stdout_path,
                           req->handle->config->stderr_path, ds->relay_pid,
-                          ds->relay_start_ticks, ds->relay_socket, err, sizeof err) != 0) {
+                          ds->relay_start_ticks, ds->relay_socket, &events, err,
+                          sizeof err) != 0) {
     log_msg(LOG_WARN, "task recovery failed", "task_id", id, "error", err, NULL);
+    task_events_recovery_failed(p, t, err);
     task_unref(task_table_remove(&p->tasks, id));
     task_unref(t);
     rpc_finish(call, GRPC_STATUS_FAILED_PRECONDITION, err);
     return;
   }
   log_msg(LOG_INFO, "task recovered", "task_id", id, "mode", "daemon", NULL);
+  task_events_recovered(p, t, ds->daemon_endpoint);
   task_unref(t);
   DP(RecoverTaskResponse) rep = DP_INIT(RECOVER_TASK_RESPONSE);
   rpc_send(call, &rep.base);
@@ -405,6 +428,7 @@ static void recover_task(rpc_call *call, const ProtobufCMessage *msg) {
   elide_proc *eproc = NULL;
   if (!t || m->desc->ops->recover(m->state, &et, &ctx, &eproc, err, sizeof err) != 0) {
     log_msg(LOG_WARN, "task recovery failed", "task_id", id, "error", err, NULL);
+    if (t) task_events_recovery_failed(p, t, err);
     rpc_finish(call, GRPC_STATUS_FAILED_PRECONDITION, err[0] ? err : "out of memory");
     task_unref(t);
     return;
@@ -417,12 +441,18 @@ static void recover_task(rpc_call *call, const ProtobufCMessage *msg) {
   t->started_at_ns = ds.started_at_ns;
   snprintf(t->state_dir, sizeof t->state_dir, "%s", ds.state_dir);
   keep_driver_state(t, req);
+  if (task_context_recover(&t->ctx, cfg, err, sizeof err) != 0) /* exec refuses, saying why */
+    log_msg(LOG_WARN, "exec context not rebuilt: exec into this task is refused", "task_id", id,
+            "error", err, NULL);
+  t->plugin = p;
+  task_limits_recover(t, cfg); /* stats, exit events, exec's cgroups */
   if (task_table_insert(&p->tasks, t) != 0) {
     exec_release(proc);
     t->proc = NULL;
   } else {
-    watch_exit(t);
+    watch_exit(t); /* reports at once a task that ended while no plugin ran */
     log_msg(LOG_INFO, "task recovered", "task_id", id, NULL);
+    task_events_recovered(p, t, NULL);
   }
   task_unref(t);
   DP(RecoverTaskResponse) rep = DP_INIT(RECOVER_TASK_RESPONSE);

@@ -4,6 +4,8 @@
 #include "daemon_client.h"
 #include "nomad_pb.h"
 #include "plugin.h"
+#include "task_events.h"
+#include "task_limits.h"
 
 #include "log.h"
 
@@ -125,6 +127,7 @@ static void build_fingerprint(plugin *p, fp_build *b) {
         mfp.healthy = 0;
       }
     }
+    task_events_note_runtime(p, m->desc->name, &mfp);
     for (size_t a = 0; a < mfp.nattrs && a < ELIDE_MAX_ATTRS; a++) {
       char key[128];
       snprintf(key, sizeof key, "driver.elide.%s.%s", m->desc->name, mfp.attrs[a].key);
@@ -141,6 +144,16 @@ static void build_fingerprint(plugin *p, fp_build *b) {
   pthread_mutex_unlock(&p->mu);
   if (health) protobuf_c_message_free_unpacked(health, NULL);
   add_attr(b, "driver.elide.backends", healthy_names);
+  /* Whether local tasks' memory and CPU limits are enforced, and if not
+   * why (e.g. the agent does not run as root). */
+  const char *cgroups_why;
+  cgroup_mode cgroups = task_limits_host_mode(&cgroups_why);
+  add_attr(b, "driver.elide.cgroups", cgroup_mode_name(cgroups));
+  if (cgroups == CGROUP_NONE) {
+    char why[256];
+    snprintf(why, sizeof why, "%s; memory and CPU limits are not enforced", cgroups_why);
+    add_attr(b, "driver.elide.cgroups.reason", why);
+  }
   if (!healthy_names[0]) {
     b->rep.health = DP_ENUM(FINGERPRINT_RESPONSE__HEALTH_STATE__UNHEALTHY);
     snprintf(b->description, sizeof b->description, "no usable backend: %s",

@@ -41,14 +41,29 @@ typedef struct plugin_config {
   /* Effective after plugin_apply_config: the modules in `mode = daemon`. */
   char daemon_modules[PLUGIN_MAX_DAEMON_MODULES][64];
   size_t ndaemon_modules;
+  /* Whether a task may run as root (uid 0): the plugin block's allow_root
+   * (-1 = not set there), else INI [driver] allow_root, else 1 (allowed);
+   * 0 or 1 after plugin_apply_config. Enforced by StartTask (user_policy.h). */
+  int allow_root;
   /* From SetConfig's nomad_config, 0 when absent: used to turn CPU
    * percentages into MHz for stats. */
   uint64_t total_compute_mhz;
   uint32_t num_cores;
 } plugin_config;
 
+/* A module's runtime as its latest fingerprint (or, in daemon mode, the
+ * daemon's Health) reported it, so task events can name the runtime
+ * without running it again per task (task_events.c). "" = not reported. */
+#define PLUGIN_MAX_RUNTIME_NOTES 32
+typedef struct runtime_note {
+  char module[64];
+  char runtime[256]; /* the "runtime" attribute: the binary's path */
+  char version[256]; /* the "version" attribute */
+  char engine[64];   /* the "engine" attribute (wasm) */
+} runtime_note;
+
 typedef struct plugin {
-  pthread_mutex_t mu; /* guards cfg, configured, modules' state pointers */
+  pthread_mutex_t mu; /* guards cfg, configured, modules' state pointers, runtimes */
   plugin_config cfg;
   int configured;
   module_registry modules;
@@ -58,6 +73,8 @@ typedef struct plugin {
   task_schema task_schema; /* built with the module set; fixed afterwards */
   int task_schema_built;
   task_table tasks;
+  runtime_note runtimes[PLUGIN_MAX_RUNTIME_NOTES];
+  size_t nruntimes;
   stream_hub fingerprint_subscribers;
   stream_hub event_subscribers;
   pthread_t fingerprint_thread;
@@ -109,7 +126,11 @@ int fingerprint_start(plugin *p);
 void fingerprint_stop(plugin *p);
 void fingerprint_subscribe(plugin *p, rpc_call *call);
 
-/* events.c: broadcasts a DriverTaskEvent to every TaskEvents stream. */
+/* events.c: broadcasts a DriverTaskEvent to every TaskEvents stream; with
+ * no stream open (a restarted plugin before Nomad re-opened TaskEvents)
+ * the event is kept, up to a bound, and sent to the next subscriber. */
 void events_emit(plugin *p, const task *t, const char *message, const char *const *annotations);
+/* TaskEvents: adds the call to the subscribers and sends it what was kept. */
+void events_subscribe(plugin *p, rpc_call *call);
 
 #endif

@@ -10,10 +10,15 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { CFG_CONFIG_FILE, CFG_DAEMON_ENDPOINT, CFG_MODULE_DIR, CFG_MODULE_OPTIONS,
+enum { CFG_ALLOW_ROOT, CFG_CONFIG_FILE, CFG_DAEMON_ENDPOINT, CFG_MODULE_DIR, CFG_MODULE_OPTIONS,
        CFG_PYTHON_RUNTIME, CFG_STATE_DIR, CFG_COUNT };
 
 const cty_field plugin_config_fields[] = {
+    /* No default: null means "not set here", so INI [driver] allow_root
+     * (or the built-in true) applies. */
+    [CFG_ALLOW_ROOT] = {"allow_root", CTY_BOOL, 0, NULL, NULL,
+                        "false refuses tasks that would run as root (no user while the agent "
+                        "runs as root, or a user with uid 0); overrides [driver] allow_root"},
     [CFG_CONFIG_FILE] = {"config_file", CTY_STRING, 0, "", NULL,
                          "absolute path of the INI deployment file (driver.ini)"},
     [CFG_DAEMON_ENDPOINT] = {"daemon_endpoint", CTY_STRING, 0, "", NULL,
@@ -35,7 +40,10 @@ const cty_field plugin_config_fields[] = {
 };
 const size_t plugin_config_nfields = CFG_COUNT;
 
-void plugin_config_defaults(plugin_config *out) { memset(out, 0, sizeof *out); }
+void plugin_config_defaults(plugin_config *out) {
+  memset(out, 0, sizeof *out);
+  out->allow_root = -1;
+}
 
 /* Copies an optional absolute path setting; "" leaves it unset. */
 static int take_path(const cty_value *v, const char *field, char *dst, size_t cap, char *err,
@@ -120,6 +128,7 @@ int plugin_config_decode(const void *msgpack, size_t len, plugin_config *out, ch
                               errlen);
   if (rc == 0) rc = take_module_options(&v[CFG_MODULE_OPTIONS], out, err, errlen);
   if (rc == 0) rc = take_endpoint(&v[CFG_DAEMON_ENDPOINT], out, err, errlen);
+  if (rc == 0 && !v[CFG_ALLOW_ROOT].is_null) out->allow_root = v[CFG_ALLOW_ROOT].boolean != 0;
   cty_values_free(v, CFG_COUNT);
   return rc;
 }
@@ -140,6 +149,9 @@ int plugin_apply_config(plugin *p, const plugin_config *cfg, char *err, size_t e
     effective.num_cores = cfg->num_cores;
     p->cfg = effective;
     p->configured = 1;
+    /* The modules may run other runtimes now: start events name none until
+     * the next fingerprint has seen them (task_events.c). */
+    p->nruntimes = 0;
   }
   pthread_mutex_unlock(&p->mu);
   return rc;

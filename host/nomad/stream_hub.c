@@ -48,6 +48,14 @@ void stream_hub_broadcast(stream_hub *h, const ProtobufCMessage *msg) {
   pthread_mutex_unlock(&h->mu);
 }
 
+size_t stream_hub_count(stream_hub *h) {
+  pthread_mutex_lock(&h->mu);
+  prune_locked(h);
+  size_t n = h->n;
+  pthread_mutex_unlock(&h->mu);
+  return n;
+}
+
 void stream_hub_close_all(stream_hub *h) {
   pthread_mutex_lock(&h->mu);
   for (size_t i = 0; i < h->n; i++) {

@@ -20,6 +20,8 @@ void stream_hub_init(stream_hub *h);
 int stream_hub_add(stream_hub *h, rpc_call *call);
 /* Sends msg to every open call; drops the finished ones. */
 void stream_hub_broadcast(stream_hub *h, const ProtobufCMessage *msg);
+/* The number of calls still open (finished ones are dropped first). */
+size_t stream_hub_count(stream_hub *h);
 /* Ends every open call with OK and drops them all. */
 void stream_hub_close_all(stream_hub *h);
 void stream_hub_destroy(stream_hub *h);

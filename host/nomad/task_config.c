@@ -1,18 +1,30 @@
 /* Task config decoding and validation (see task_config.h). */
 #include "task_config.h"
 
+#include "duration.h"
+#include "signals.h"
 #include "task_schema.h"
 
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { TC_ARGS, TC_CODE, TC_LANGUAGE, TC_SCRIPT, TC_COUNT };
+enum {
+  TC_ARGS,
+  TC_CODE,
+  TC_LANGUAGE,
+  TC_SCRIPT,
+  TC_TIMEOUT,
+  TC_TIMEOUT_GRACE,
+  TC_TIMEOUT_SIGNAL,
+  TC_COUNT
+};
 
 const cty_field task_config_fields[] = {
     [TC_ARGS] = {"args", CTY_LIST_STRING, 0, NULL, NULL, "arguments passed to the program"},
@@ -20,6 +32,12 @@ const cty_field task_config_fields[] = {
     [TC_LANGUAGE] = {"language", CTY_STRING, 1, NULL, NULL, "backend language, e.g. python"},
     [TC_SCRIPT] = {"script", CTY_STRING, 0, NULL, NULL,
                    "script path inside the task directory (exclusive with code)"},
+    [TC_TIMEOUT] = {"timeout", CTY_STRING, 0, NULL, NULL,
+                    "longest run time (\"30s\", \"1m30s\"), then timeout_signal; unset = none"},
+    [TC_TIMEOUT_GRACE] = {"timeout_grace", CTY_STRING, 0, "5s", NULL,
+                          "time between timeout_signal and SIGKILL"},
+    [TC_TIMEOUT_SIGNAL] = {"timeout_signal", CTY_STRING, 0, "SIGINT", NULL,
+                           "signal sent at the timeout (mirror the job's kill_signal)"},
 };
 const size_t task_config_nfields = TC_COUNT;
 
@@ -129,6 +147,39 @@ static int resolve_user(const char *user, task_request *out, char *err, size_t e
   return -ENOMEM;
 }
 
+/* The timeout keys: durations and a signal name, checked here so a bad
+ * value fails StartTask naming the field. */
+static int take_timeout(cty_value *v, task_request *out, char *err, size_t errlen) {
+  char why[256];
+  out->timeout_signal = SIGINT;
+  out->timeout_grace_ms = 5000;
+  if (!v[TC_TIMEOUT].is_null && v[TC_TIMEOUT].str[0]) {
+    if (duration_parse_ms(v[TC_TIMEOUT].str, &out->timeout_ms, why, sizeof why) != 0) {
+      snprintf(err, errlen, "task config: field \"timeout\": %s", why);
+      return -EINVAL;
+    }
+    if (out->timeout_ms <= 0) {
+      snprintf(err, errlen, "task config: field \"timeout\": \"%s\" must be longer than 0 "
+               "(leave it unset for no timeout)", v[TC_TIMEOUT].str);
+      return -EINVAL;
+    }
+  }
+  if (!v[TC_TIMEOUT_GRACE].is_null && v[TC_TIMEOUT_GRACE].str[0] &&
+      duration_parse_ms(v[TC_TIMEOUT_GRACE].str, &out->timeout_grace_ms, why, sizeof why) != 0) {
+    snprintf(err, errlen, "task config: field \"timeout_grace\": %s", why);
+    return -EINVAL;
+  }
+  if (!v[TC_TIMEOUT_SIGNAL].is_null && v[TC_TIMEOUT_SIGNAL].str[0]) {
+    out->timeout_signal = signal_from_name(v[TC_TIMEOUT_SIGNAL].str);
+    if (!out->timeout_signal) {
+      snprintf(err, errlen, "task config: field \"timeout_signal\": unknown signal \"%s\"",
+               v[TC_TIMEOUT_SIGNAL].str);
+      return -EINVAL;
+    }
+  }
+  return 0;
+}
+
 static int take_fields(cty_value *v, task_request *out, char *err, size_t errlen) {
   int has_script = !v[TC_SCRIPT].is_null && v[TC_SCRIPT].str[0];
   int has_code = !v[TC_CODE].is_null && v[TC_CODE].str[0];
@@ -151,9 +202,8 @@ static int take_fields(cty_value *v, task_request *out, char *err, size_t errlen
   return 0;
 }
 
-int task_request_build(const NomadTaskConfig *cfg, const task_schema *schema, task_request *out,
-                       char *err, size_t errlen) {
-  memset(out, 0, sizeof *out);
+/* <alloc_dir>/<name>, both as Nomad sent them. */
+static int task_dir_of(const NomadTaskConfig *cfg, task_request *out, char *err, size_t errlen) {
   if (!cfg->alloc_dir || cfg->alloc_dir[0] != '/' || !cfg->name || !cfg->name[0] ||
       strchr(cfg->name, '/')) {
     snprintf(err, errlen, "task %s: alloc_dir \"%s\" and name \"%s\" must give an absolute task "
@@ -162,6 +212,23 @@ int task_request_build(const NomadTaskConfig *cfg, const task_schema *schema, ta
     return -EINVAL;
   }
   snprintf(out->task_dir, sizeof out->task_dir, "%s/%s", cfg->alloc_dir, cfg->name);
+  return 0;
+}
+
+int task_request_identity(const NomadTaskConfig *cfg, task_request *out, char *err,
+                          size_t errlen) {
+  memset(out, 0, sizeof *out);
+  int rc = task_dir_of(cfg, out, err, errlen);
+  if (rc == 0) rc = build_env(cfg, out, err, errlen);
+  if (rc == 0) rc = resolve_user(cfg->user, out, err, errlen);
+  if (rc != 0) task_request_free(out);
+  return rc;
+}
+
+int task_request_build(const NomadTaskConfig *cfg, const task_schema *schema, task_request *out,
+                       char *err, size_t errlen) {
+  memset(out, 0, sizeof *out);
+  if (task_dir_of(cfg, out, err, errlen) != 0) return -EINVAL;
   out->schema = schema;
   out->values = calloc(schema->nfields, sizeof *out->values);
   if (!out->values) {
@@ -177,6 +244,7 @@ int task_request_build(const NomadTaskConfig *cfg, const task_schema *schema, ta
     return rc;
   }
   rc = take_fields(out->values, out, err, errlen);
+  if (rc == 0) rc = take_timeout(out->values, out, err, errlen);
   if (rc == 0) rc = build_env(cfg, out, err, errlen);
   if (rc == 0) rc = resolve_user(cfg->user, out, err, errlen);
   if (rc == -ENOMEM && !err[0]) snprintf(err, errlen, "out of memory decoding the task config");

@@ -30,6 +30,11 @@ typedef struct task_request {
   gid_t gid;
   gid_t *groups;
   size_t ngroups;
+  /* `timeout` (0 = none), `timeout_signal` (default SIGINT) and
+   * `timeout_grace` (default 5 s), enforced by the task's monitor. */
+  int64_t timeout_ms;
+  int timeout_signal;
+  int64_t timeout_grace_ms;
   /* Every decoded field of the schema (module keys included), owned. */
   struct task_schema const *schema;
   cty_value *values;
@@ -52,6 +57,12 @@ int task_request_build(const NomadTaskConfig *cfg, const struct task_schema *sch
 int task_request_options(task_request *r, const struct loaded_module *m, char *err,
                          size_t errlen);
 void task_request_free(task_request *r);
+/* Only what a running task hands down to commands exec'd into it: task_dir,
+ * envp and the user, from the TaskConfig alone (the driver config is not
+ * decoded: after an agent restart Nomad's recovered handle has none). On
+ * error *out is left empty. */
+int task_request_identity(const NomadTaskConfig *cfg, task_request *out, char *err,
+                          size_t errlen);
 
 
 #endif

@@ -1,6 +1,8 @@
 /* Task table and per-task exit state (see tasks.h). */
 #include "tasks.h"
 
+#include "task_limits.h"
+
 #include "nomad/driver.pb-c.h"
 
 #include <errno.h>
@@ -62,6 +64,7 @@ void task_unref(task *t) {
   free(t->waiters);
   free(t->driver_state);
   task_context_free(&t->ctx);
+  task_limits_free(t->limits);
   free(t->id);
   free(t->name);
   free(t->alloc_id);

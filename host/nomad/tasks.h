@@ -17,6 +17,8 @@
 
 struct task;
 struct daemon_task;
+struct task_limits;
+struct plugin;
 
 /* What a command exec'd into a running task (ExecTask, ExecTaskStreaming)
  * inherits from it: set for local tasks by StartTask, and rebuilt by
@@ -67,6 +69,8 @@ typedef struct task {
   uint8_t *driver_state; /* persisted identity (driver_state.c) */
   size_t driver_state_len;
   task_context ctx;      /* for exec'd commands (local tasks) */
+  struct task_limits *limits; /* local tasks in cgroups (task_limits.h); NULL = none */
+  struct plugin *plugin;      /* the owner, for the events sent at the task's end */
 
   pthread_mutex_t mu; /* guards the fields below */
   int exited;

@@ -177,12 +177,33 @@ static int js_execute(void *state, const elide_task *task, void *task_ctx, elide
   return rc;
 }
 
+/* `node --interactive [ARGS...]`: the REPL of the node this instance runs
+ * tasks with, interactive even when stdin is not a terminal. */
+static int js_repl(void *state, const elide_task *task, const char **argv, size_t cap, char *err,
+                   size_t errlen) {
+  js_state *st = state;
+  size_t n = 0;
+  if (cap < 3) goto too_many;
+  argv[n++] = st->runtime;
+  argv[n++] = "--interactive";
+  for (const char *const *a = task->args; a && *a; a++) {
+    if (n + 1 >= cap) goto too_many;
+    argv[n++] = *a;
+  }
+  argv[n] = NULL;
+  return 0;
+too_many:
+  snprintf(err, errlen, "too many REPL arguments (at most %zu)", cap > 3 ? cap - 3 : 0);
+  return -ENOSPC;
+}
+
 static const elide_module_ops js_ops = {
     .size = sizeof(elide_module_ops),
     .init = js_init,
     .fingerprint = js_fingerprint,
     .execute = js_execute,
     ELIDE_PASSTHROUGH_OPS,
+    .repl = js_repl,
 };
 
 /* "javascript" is an alias: execute does not look at task->language. */

@@ -81,12 +81,33 @@ static int py_execute(void *state, const elide_task *task, void *task_ctx, elide
   return st->host->spawn(task_ctx, &spec, out, err, errlen);
 }
 
+/* `python3 -i [ARGS...]`: the interpreter tasks of this instance run,
+ * interactive even when stdin is not a terminal. */
+static int py_repl(void *state, const elide_task *task, const char **argv, size_t cap, char *err,
+                   size_t errlen) {
+  py_state *st = state;
+  size_t n = 0;
+  if (cap < 3) goto too_many;
+  argv[n++] = st->runtime;
+  argv[n++] = "-i";
+  for (const char *const *a = task->args; a && *a; a++) {
+    if (n + 1 >= cap) goto too_many;
+    argv[n++] = *a;
+  }
+  argv[n] = NULL;
+  return 0;
+too_many:
+  snprintf(err, errlen, "too many REPL arguments (at most %zu)", cap > 3 ? cap - 3 : 0);
+  return -ENOSPC;
+}
+
 static const elide_module_ops py_ops = {
     .size = sizeof(elide_module_ops),
     .init = py_init,
     .fingerprint = py_fingerprint,
     .execute = py_execute,
     ELIDE_PASSTHROUGH_OPS,
+    .repl = py_repl,
 };
 
 static const char *const py_languages[] = {"python", NULL};

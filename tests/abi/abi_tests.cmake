@@ -26,8 +26,15 @@ abi_fixture(null_descriptor FIX_NULL_DESCRIPTOR)
 abi_fixture(short_head FIX_SIZE=8)
 abi_fixture(short_desc FIX_SIZE=64)
 abi_fixture(wrong_major FIX_MAJOR=2)
-abi_fixture(minor1 FIX_MINOR=1 FIX_NAME="minor1" FIX_LANG="minor1" FIX_PREFIX="minor1")
-abi_fixture(minor2 FIX_MINOR=2 FIX_NAME="minor2" FIX_LANG="minor2" FIX_PREFIX="minor2")
+# minor0: built as ABI 1.0, whose ops table ends before 1.1's repl (the
+# table in its memory still has one: the loader must not read it).
+abi_fixture(minor0 FIX_MINOR=0 "FIX_OPS_SIZE=offsetof(elide_module_ops,repl)" FIX_NAME="minor0"
+  FIX_LANG="minor0" FIX_PREFIX="minor0")
+# Minors newer than this host's, by one and by two.
+abi_fixture(minor_next "FIX_MINOR=(ELIDE_ABI_MINOR+1)" FIX_NAME="minor_next"
+  FIX_LANG="minor_next" FIX_PREFIX="minor_next")
+abi_fixture(minor_after "FIX_MINOR=(ELIDE_ABI_MINOR+2)" FIX_NAME="minor_after"
+  FIX_LANG="minor_after" FIX_PREFIX="minor_after")
 abi_fixture(no_name FIX_NO_NAME)
 abi_fixture(bad_name FIX_NAME="Bad-Name")
 abi_fixture(no_langs FIX_NO_LANGS)
@@ -35,6 +42,8 @@ abi_fixture(bad_lang "FIX_LANG=\"Lua 5\"")
 abi_fixture(bad_caps FIX_CAPS=0x81)
 abi_fixture(no_ops FIX_NO_OPS)
 abi_fixture(short_ops FIX_OPS_SIZE=16)
+# A 1.1 module with only the 1.0 ops table.
+abi_fixture(short_ops_1_1 "FIX_OPS_SIZE=offsetof(elide_module_ops,repl)")
 abi_fixture(null_op FIX_NULL_EXECUTE)
 abi_fixture(bad_key_name FIX_KEY2="Greeting")
 abi_fixture(bad_key_type FIX_KEY2_TYPE=9)

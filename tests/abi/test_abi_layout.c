@@ -133,6 +133,7 @@ static void layout(void) {
   MEMBER(elide_module_ops, signal);
   MEMBER(elide_module_ops, stats);
   MEMBER(elide_module_ops, recover);
+  MEMBER(elide_module_ops, repl);
 
   SIZE(elide_module_descriptor);
   MEMBER(elide_module_descriptor, size);

@@ -87,17 +87,18 @@ static void test_descriptor_refusals(void) {
   refused("null_descriptor", 0, "elide_module_entry_v1 returned NULL");
   refused("short_head", 0,
           "descriptor size 8 is too short to hold size, abi_major and abi_minor (16)");
-  refused("short_desc", 0, "descriptor size 64 is smaller than 112, the size for ABI 1.0");
+  refused("short_desc", 0, "descriptor size 64 is smaller than 112, the size for ABI 1.1");
   refused("wrong_major", 0, "abi_major 2 does not match the host's 1");
-  refused("minor1", 0, "abi_minor 1 is newer than the host's 0");
-  refused("minor2", 0, "abi_minor 2 is newer than the host's 0");
+  refused("minor_next", 0, "abi_minor 2 is newer than the host's 1");
+  refused("minor_after", 0, "abi_minor 3 is newer than the host's 1");
   refused("no_name", 0, "name is missing");
   refused("bad_name", 0, "name \"Bad-Name\" is not [a-z0-9_]+ (at most 63 bytes)");
   refused("no_langs", 0, "languages is empty");
   refused("bad_lang", 0, "languages[0] \"Lua 5\" is not [a-z0-9_.+-]+ (at most 63 bytes)");
-  refused("bad_caps", 0, "capabilities 0x81 has bits 0x80 unknown to ABI 1.0");
+  refused("bad_caps", 0, "capabilities 0x81 has bits 0x80 unknown to ABI 1.1");
   refused("no_ops", 0, "ops is missing");
-  refused("short_ops", 0, "ops size 16 is smaller than 72, the size for ABI 1.0");
+  refused("short_ops", 0, "ops size 16 is smaller than 80, the size for ABI 1.1");
+  refused("short_ops_1_1", 0, "ops size 72 is smaller than 80, the size for ABI 1.1");
   refused("null_op", 0, "ops->execute is NULL");
 }
 
@@ -165,6 +166,7 @@ static void test_good(void) {
   CHECK_STREQ(m->desc->version, "1.0.0");
   CHECK(m->desc->size == sizeof(elide_module_descriptor));
   CHECK(m->desc->ops->size == sizeof(elide_module_ops));
+  CHECK(m->desc->abi_minor == 1 && m->desc->ops->repl != NULL); /* 1.1: has a REPL */
   /* The descriptor is the host's copy, not the module's static. */
   const elide_module_descriptor *orig = mock_load_module(m->path);
   CHECK(orig && orig != m->desc && orig->ops != m->desc->ops);
@@ -198,6 +200,39 @@ static void test_good(void) {
   CHECK(ex.exit_code == 3 && ex.signal == 0);
   free(out);
   free(errout);
+
+  /* 1.1's repl: the module's command line, the extra words passed on. */
+  const char *argv[8] = {NULL};
+  const char *const words[] = {"-x", NULL};
+  static const char *const no_env[] = {NULL};
+  elide_task et = {.size = sizeof et, .id = "t", .language = "fixture", .task_dir = task_dir,
+                   .args = words, .envp = no_env};
+  CHECK(m->desc->ops->repl(m->state, &et, argv, 8, msg, sizeof msg) == 0);
+  CHECK(argv[0] && !strcmp(argv[0], "/bin/sh") && argv[1] && !strcmp(argv[1], "-i") &&
+        argv[2] && !strcmp(argv[2], "-x") && !argv[3]);
+}
+
+/* A module built as 1.0 loads on this 1.1 host and has no REPL: its ops
+ * table ends before repl, and whatever follows it in the module's memory
+ * (the fixture's full table has one) is never read. */
+static void test_minor0(void) {
+  char dir[PATH_MAX], err[512];
+  abi_mkdir(root, "minor0", dir);
+  abi_copy(fixture("minor0"), dir, "minor0.so", 0755, NULL);
+  int rc;
+  module_registry *reg = load(dir, &rc, err, sizeof err);
+  CHECK(rc == 0 && reg->n == 1);
+  loaded_module *m = reg->n == 1 ? &reg->mods[0] : NULL;
+  CHECK(m && m->desc && !m->error[0]);
+  if (!m || !m->desc) return;
+  CHECK(m->desc->abi_minor == 0);
+  CHECK(m->desc->ops->size == offsetof(elide_module_ops, repl));
+  CHECK(m->desc->ops->repl == NULL);
+  const elide_module_descriptor *orig = mock_load_module(m->path);
+  CHECK(orig && orig->ops->repl != NULL); /* beyond its declared size */
+  elide_module_config mc = {sizeof mc, NULL, 0, NULL, 0};
+  CHECK(modules_init(m, &mock_host_services, &mc) == 0);
+  CHECK(modules_for_language(reg, "minor0") == m);
 }
 
 /* A module that loads but whose init fails: listed with the reason,
@@ -358,6 +393,7 @@ int main(void) {
   test_duplicates();
   test_not_elf();
   test_good();
+  test_minor0();
   test_init_failure();
   test_logged();
   test_directory_trust();

@@ -10,7 +10,7 @@ if(ELIDE_E2E)
 endif()
 
 # One real-agent suite per backend (each starts its own dev agent).
-foreach(backend js wasm native vendor daemon)
+foreach(backend js wasm native vendor daemon lifecycle limits exec)
   if(EXISTS "${CMAKE_CURRENT_LIST_DIR}/e2e_${backend}.cmake")
     include("${CMAKE_CURRENT_LIST_DIR}/e2e_${backend}.cmake")
   endif()

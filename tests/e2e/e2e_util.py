@@ -67,10 +67,12 @@ def nomad_binary():
     return nomad
 
 
-def new_agent(nomad, plugin_binary, plugin_config=None):
-    """An agent (not started) that keeps its directory if ELIDE_E2E_KEEP=1."""
+def new_agent(nomad, plugin_binary, plugin_config=None, consul=None):
+    """An agent (not started) that keeps its directory if ELIDE_E2E_KEEP=1;
+    with `consul` (a Consul binary, see nomad_agent.build_consul) it gets a
+    private Consul dev agent."""
     return NomadAgent(nomad, plugin_binary, plugin_config=plugin_config,
-                      keep=os.environ.get("ELIDE_E2E_KEEP") == "1")
+                      keep=os.environ.get("ELIDE_E2E_KEEP") == "1", consul=consul)
 
 
 def run_tests(agent, tests, started="agent started", print_log_path=True):

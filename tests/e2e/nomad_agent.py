@@ -5,7 +5,10 @@ the quick start and benchmarks. Standard library only (runs under Debian's
 The agent binds to 127.0.0.1 on free ports, never reaches outside this
 machine (no update check, cloud fingerprinters denied, no Consul, no Vault),
 and loads nomad-driver-elide from a private plugin directory that links to
-the built binary."""
+the built binary. Tests that need Consul (script checks) ask for it with
+`consul=<binary>` (see build_consul): a `consul agent -dev` of their own,
+bound to 127.0.0.1 on free ports with no update check, which Nomad's
+consul block then points at."""
 
 import json
 import os
@@ -24,6 +27,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def build_nomad():
     """Path of the pinned Nomad binary; builds it on first use (cached)."""
     out = subprocess.run(["bash", os.path.join(HERE, "build-nomad.sh")],
+                         stdout=subprocess.PIPE, check=True, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def build_consul():
+    """Path of the pinned Consul binary; builds it on first use (cached)."""
+    out = subprocess.run(["bash", os.path.join(HERE, "build-consul.sh")],
                          stdout=subprocess.PIPE, check=True, text=True)
     return out.stdout.strip().splitlines()[-1]
 
@@ -49,12 +59,12 @@ ports {{
 
 client {{
   options = {{
-    "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean,consul,vault"
+    "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean,{denied}vault"
   }}
 }}
 
 consul {{
-  auto_advertise   = false
+{consul_address}  auto_advertise   = false
   server_auto_join = false
   client_auto_join = false
 }}
@@ -71,8 +81,36 @@ plugin "nomad-driver-elide" {{
 """
 
 
+# A private Consul dev agent (NomadAgent(consul=...)): loopback only, free
+# ports, no DNS/gRPC/HTTPS listeners, no update check, no Connect.
+CONSUL_CONFIG = """
+bind_addr      = "127.0.0.1"
+client_addr    = "127.0.0.1"
+advertise_addr = "127.0.0.1"
+data_dir       = "{data}"
+disable_update_check        = true
+disable_anonymous_signature = true
+log_level = "DEBUG"
+
+ports {{
+  http     = {http}
+  https    = -1
+  dns      = -1
+  grpc     = -1
+  grpc_tls = -1
+  serf_lan = {serf_lan}
+  serf_wan = {serf_wan}
+  server   = {server}
+}}
+
+connect {{
+  enabled = false
+}}
+"""
+
+
 class NomadAgent:
-    def __init__(self, nomad, plugin_binary, plugin_config=None, keep=False):
+    def __init__(self, nomad, plugin_binary, plugin_config=None, keep=False, consul=None):
         self.nomad = nomad
         self.plugin_binary = os.path.realpath(plugin_binary)
         self.plugin_config = plugin_config or {"python_runtime": "/usr/bin/python3"}
@@ -82,16 +120,59 @@ class NomadAgent:
         self.http = _free_port()
         self.addr = "http://127.0.0.1:%d" % self.http
         self.log_path = os.path.join(self.dir, "agent.log")
+        self.consul_binary = consul
+        self.consul_proc = None
+        self.consul_http = _free_port() if consul else None
+        self.consul_addr = "http://127.0.0.1:%d" % self.consul_http if consul else None
+        self.consul_log_path = os.path.join(self.dir, "consul.log")
 
     # -- lifecycle ---------------------------------------------------------
+    def _start_consul(self, timeout=60):
+        cfg_path = os.path.join(self.dir, "consul.hcl")
+        with open(cfg_path, "w") as f:
+            f.write(CONSUL_CONFIG.format(data=os.path.join(self.dir, "consul-data"),
+                                         http=self.consul_http, serf_lan=_free_port(),
+                                         serf_wan=_free_port(), server=_free_port()))
+        self.consul_log = open(self.consul_log_path, "w")
+        self.consul_proc = subprocess.Popen(
+            [self.consul_binary, "agent", "-dev", "-config-file=" + cfg_path],
+            stdout=self.consul_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.consul_proc.poll() is not None:
+                raise RuntimeError("consul agent exited with %s; log: %s" %
+                                   (self.consul_proc.returncode, self.consul_log_path))
+            if self.consul_api("/v1/status/leader"):
+                return
+            time.sleep(0.3)
+        raise RuntimeError("consul agent has no leader within %ds; log: %s" %
+                           (timeout, self.consul_log_path))
+
+    def _stop_consul(self):
+        if self.consul_proc and self.consul_proc.poll() is None:
+            self.consul_proc.send_signal(signal.SIGINT)
+            try:
+                self.consul_proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.consul_proc.pid, signal.SIGKILL)
+                self.consul_proc.wait()
+        if hasattr(self, "consul_log"):
+            self.consul_log.close()
+
     def start(self, timeout=90):
+        if self.consul_binary:
+            self._start_consul()
         plugins = os.path.join(self.dir, "plugins")
         os.makedirs(plugins)
         os.symlink(self.plugin_binary, os.path.join(plugins, "nomad-driver-elide"))
         lines = "\n".join('    %s = %s' % (k, json.dumps(v)) for k, v in self.plugin_config.items())
+        consul_address = ('  address          = "127.0.0.1:%d"\n' % self.consul_http
+                          if self.consul_binary else "")
         cfg = AGENT_CONFIG.format(data=os.path.join(self.dir, "data"), plugins=plugins,
                                   http=self.http, rpc=_free_port(), serf=_free_port(),
-                                  plugin_config=lines)
+                                  plugin_config=lines, consul_address=consul_address,
+                                  denied="" if self.consul_binary else "consul,")
         cfg_path = os.path.join(self.dir, "agent.hcl")
         with open(cfg_path, "w") as f:
             f.write(cfg)
@@ -119,6 +200,7 @@ class NomadAgent:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        self._stop_consul()
         if hasattr(self, "log"):
             self.log.close()
         if not self.keep:
@@ -138,6 +220,14 @@ class NomadAgent:
             with urllib.request.urlopen(req, timeout=10) as r:
                 return json.loads(r.read() or b"null")
         except urllib.error.URLError:
+            return None
+
+    def consul_api(self, path):
+        """GET on the private Consul agent's HTTP API (decoded JSON), or None."""
+        try:
+            with urllib.request.urlopen(self.consul_addr + path, timeout=10) as r:
+                return json.loads(r.read() or b"null")
+        except (urllib.error.URLError, OSError, ValueError):
             return None
 
     def cli(self, *args, check=True, timeout=120):

@@ -259,6 +259,16 @@ def finished_numbered(agent, job, alloc_id, task, label):
           (label, len(starts)))
 
 
+def check_driver_event(agent, alloc_id, task, label, text):
+    """Checks that the task has a driver event containing `text`, and that
+    `nomad alloc status` shows it."""
+    alloc = agent.api("/v1/allocation/" + alloc_id) or {}
+    msgs = [e.get("DisplayMessage", "") for e in agent.events(alloc, task)]
+    check(any(text in m for m in msgs), "%s: a task event says '%s...' (%s)" %
+          (label, text, " | ".join(msgs)))
+    check(text in agent.alloc_status(alloc_id), "%s: nomad alloc status shows it" % label)
+
+
 # -- the tests -------------------------------------------------------------
 def test_fingerprint(agent):
     drv = agent.elide_node_driver()
@@ -301,6 +311,8 @@ def test_plugin_kill9(agent):
     after = plugin_pids(agent)
     check(after and not set(after) & set(pids),
           "%s: the agent runs a new plugin process (%s, was %s)" % (label, after, pids))
+    check_driver_event(agent, alloc_id, "count", label, "Recovered after plugin restart: "
+                       "re-attached to the task in the execution daemon at unix:")
 
 
 def daemon_restart(agent, execd, sig, name):
@@ -316,6 +328,8 @@ def daemon_restart(agent, execd, sig, name):
     time.sleep(1.0)
     execd.start()
     finished_numbered(agent, job, alloc_id, "count", label)
+    check_driver_event(agent, alloc_id, "count", label, "Reconnected to the execution daemon at "
+                       "unix:" + execd.sock)
 
 
 def test_unreachable(agent, execd):

@@ -21,6 +21,13 @@ foreach(t test_execd_api test_execd_errors test_execd_restart)
   set_tests_properties(${name} PROPERTIES TIMEOUT 300 LABELS "integration;execd")
 endforeach()
 
+# Resource limits in the daemon's own cgroups (root and cgroups needed).
+add_executable(test_execd_limits ${CMAKE_CURRENT_LIST_DIR}/test_execd_limits.c)
+target_link_libraries(test_execd_limits PRIVATE execd_harness elide_exec elide_warnings)
+add_dependencies(test_execd_limits elide-execd elide-monitor elide_python)
+add_test(NAME integration.execd_limits COMMAND test_execd_limits)
+set_tests_properties(integration.execd_limits PROPERTIES TIMEOUT 300 LABELS "integration;execd")
+
 # The Python grpcio client (Debian's python3-grpcio under /usr/bin/python3),
 # with stubs generated from the proto by protoc + grpc_python_plugin.
 find_program(GRPC_PYTHON_PLUGIN grpc_python_plugin)

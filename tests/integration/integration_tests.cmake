@@ -47,3 +47,63 @@ add_dependencies(test_plugin_daemon nomad-driver-elide elide-execd elide_python 
   elide-relay)
 add_test(NAME integration.plugin_daemon COMMAND test_plugin_daemon)
 set_tests_properties(integration.plugin_daemon PROPERTIES TIMEOUT 180 LABELS integration)
+
+# Survival across plugin restarts (records, monitors gone without one, PID
+# reuse, recovery events) and users and safety (allow_root, nothing of the
+# plugin reaching a task, vanished clients and log readers).
+foreach(name plugin_recovery plugin_safety)
+  add_executable(test_${name} ${CMAKE_CURRENT_LIST_DIR}/test_${name}.c
+    ${CMAKE_CURRENT_LIST_DIR}/task_helpers.c ${CMAKE_CURRENT_LIST_DIR}/plugin_harness.c)
+  target_link_libraries(test_${name} PRIVATE elide_rpc elide_proto PkgConfig::MSGPACK
+    elide_warnings)
+  target_compile_definitions(test_${name} PRIVATE
+    PLUGIN_BINARY="$<TARGET_FILE:nomad-driver-elide>")
+  add_dependencies(test_${name} nomad-driver-elide elide_python elide-monitor)
+  add_test(NAME integration.${name} COMMAND test_${name})
+  set_tests_properties(integration.${name} PROPERTIES TIMEOUT 180 LABELS integration)
+endforeach()
+
+# Exec into running tasks (ExecTask, ExecTaskStreaming with and without a
+# TTY, the language REPL) over gRPC from a Python grpcio client whose stubs
+# are generated from proto/nomad at test time; the 1.0 ABI fixture module
+# (tests/abi) stands for a backend without a REPL.
+find_program(GRPC_PYTHON_PLUGIN grpc_python_plugin)
+find_program(PROTOC protoc)
+if(GRPC_PYTHON_PLUGIN AND PROTOC)
+  add_test(NAME integration.plugin_exec
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_plugin_exec.py
+      --plugin $<TARGET_FILE:nomad-driver-elide> --module-dir ${ELIDE_BUILD_MODULEDIR}
+      --fixture-module ${ABI_FIXTURE_DIR}/minor0.so
+      --proto-dir ${CMAKE_SOURCE_DIR}/proto --protoc ${PROTOC} --grpc-plugin ${GRPC_PYTHON_PLUGIN})
+  set_tests_properties(integration.plugin_exec PROPERTIES TIMEOUT 300 LABELS integration)
+  # The same under valgrind: sessions, pumps and the fork path of the plugin
+  # must not leak or touch bad memory (a report makes its exit status 99).
+  if(ELIDE_VALGRIND AND VALGRIND)
+    add_test(NAME integration.plugin_exec_valgrind
+      COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_plugin_exec.py
+        --plugin $<TARGET_FILE:nomad-driver-elide> --module-dir ${ELIDE_BUILD_MODULEDIR}
+        --fixture-module ${ABI_FIXTURE_DIR}/minor0.so
+        --proto-dir ${CMAKE_SOURCE_DIR}/proto --protoc ${PROTOC} --grpc-plugin ${GRPC_PYTHON_PLUGIN})
+    set_tests_properties(integration.plugin_exec_valgrind PROPERTIES TIMEOUT 600
+      LABELS "integration;valgrind"
+      ENVIRONMENT "ELIDE_PLUGIN_WRAPPER=${VALGRIND} --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --suppressions=${CMAKE_CURRENT_LIST_DIR}/valgrind.supp")
+  endif()
+else()
+  message(WARNING "protoc or grpc_python_plugin missing (tests/install-deps.sh installs "
+                  "protobuf-compiler-grpc): integration.plugin_exec is skipped")
+endif()
+
+# Limits through the plugin: real cgroups made as Nomad's client makes them
+# (tests/unit/cgroup_fixture.c, a parent unique to the test), memory and CPU
+# limits, only the task in its groups, cgroup stats, an OOM kill, the
+# `timeout` option and its events, recovery of both. Needs root and cgroups.
+add_executable(test_plugin_limits ${CMAKE_CURRENT_LIST_DIR}/test_plugin_limits.c
+  ${CMAKE_CURRENT_LIST_DIR}/task_helpers.c ${CMAKE_CURRENT_LIST_DIR}/plugin_harness.c
+  ${CMAKE_CURRENT_LIST_DIR}/../unit/cgroup_fixture.c)
+target_link_libraries(test_plugin_limits PRIVATE elide_exec elide_rpc elide_proto
+  PkgConfig::MSGPACK elide_warnings)
+target_compile_definitions(test_plugin_limits PRIVATE
+  PLUGIN_BINARY="$<TARGET_FILE:nomad-driver-elide>")
+add_dependencies(test_plugin_limits nomad-driver-elide elide_python elide-monitor)
+add_test(NAME integration.plugin_limits COMMAND test_plugin_limits)
+set_tests_properties(integration.plugin_limits PROPERTIES TIMEOUT 180 LABELS integration)

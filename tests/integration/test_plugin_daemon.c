@@ -226,6 +226,63 @@ static void test_run_in_daemon(execd_proc *d) {
   fake_alloc_destroy(&a);
 }
 
+/* The `timeout` task option in daemon mode: passed to the daemon, which
+ * sends timeout_signal, then SIGKILL after timeout_grace, and reports
+ * REASON_TIMEOUT. */
+static void test_timeout_in_daemon(execd_proc *d) {
+  daemon_mode(d->address);
+  fake_alloc a;
+  CHECK(fake_alloc_create(&a, "slow") == 0);
+  /* {code, language, timeout, timeout_grace, timeout_signal} as cty msgpack */
+  static const char *const kv[] = {
+      "code", "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+              "print('up', flush=True)\ntime.sleep(60)\n",
+      "language", "python", "timeout", "800ms", "timeout_grace", "400ms",
+      "timeout_signal", "SIGTERM"};
+  uint8_t cfg[512];
+  size_t len = 0;
+  cfg[len++] = 0x85;
+  for (size_t i = 0; i < 10; i++) {
+    size_t l = strlen(kv[i]);
+    cfg[len++] = 0xd9;
+    cfg[len++] = (uint8_t)l;
+    memcpy(cfg + len, kv[i], l);
+    len += l;
+  }
+  started s;
+  char details[1024];
+  int64_t t0 = now_ms();
+  CHECK(start_task(&a, tid("slow/0004"), "slow", cfg, len, &s, details, sizeof details, NULL) ==
+        GRPC_STATUS_OK);
+  DP(ExitResult) r;
+  CHECK(wait_task(s.id, &r) == 0 && r.exit_code == 137 && r.signal == SIGKILL);
+  int64_t took = now_ms() - t0;
+  CHECK(took >= 1100 && took < 10000);
+  EP(WaitExecutionResponse) *w = api_wait(d, s.id, 1000);
+  CHECK(w && w->complete && w->result &&
+        w->result->reason == EP_ENUM(EXIT_RESULT__REASON__REASON_TIMEOUT));
+  if (w) protobuf_c_message_free_unpacked(&w->base, NULL);
+  CHECK(simple("DestroyTask", s.id, NULL, 0) == GRPC_STATUS_OK);
+  free_msg(s.reply);
+  fake_alloc_destroy(&a);
+}
+
+/* Exec into a task in the daemon is refused, saying why (the command would
+ * run on the daemon's host, outside the client). */
+static void check_exec_refused(const char *id) {
+  DP(ExecTaskRequest) req = DP_INIT(EXEC_TASK_REQUEST);
+  char *argv[] = {(char *)"/bin/true"};
+  req.task_id = (char *)id;
+  req.command = argv;
+  req.n_command = 1;
+  ProtobufCMessage *rep = NULL;
+  char details[1024] = "";
+  CHECK(call(DRV "ExecTask", &req.base, &DP_DESC(exec_task_response), &rep, details,
+             sizeof details) == GRPC_STATUS_FAILED_PRECONDITION);
+  CHECK_STR_CONTAINS(details, "exec is not available for tasks running in the execution daemon");
+  free_msg(rep);
+}
+
 /* SignalTask reaches the execution; StopTask cancels it with the signal. */
 static void test_signal_and_stop(execd_proc *d) {
   daemon_mode(d->address);
@@ -245,6 +302,7 @@ static void test_signal_and_stop(execd_proc *d) {
         GRPC_STATUS_OK);
   free(cfg);
   CHECK(fake_alloc_wait_output(&a, "ready\n", 10000) == 1);
+  check_exec_refused(s.id);
   CHECK(simple("SignalTask", s.id, "SIGUSR1", 0) == GRPC_STATUS_OK);
   CHECK(fake_alloc_wait_output(&a, "got usr1\n", 10000) == 1);
   CHECK(simple("StopTask", s.id, "SIGTERM", 2000) == GRPC_STATUS_OK);
@@ -423,6 +481,7 @@ int main(void) {
     test_healthy_fingerprint(&d);
     test_run_in_daemon(&d);
     test_signal_and_stop(&d);
+    test_timeout_in_daemon(&d);
     test_plugin_killed_mid_stream(&d);
   }
   test_unreachable_start();

@@ -198,7 +198,7 @@ static void test_base_services(void) {
   CHECK(call(DRV "Capabilities", &capreq.base, &DP_DESC(capabilities_response), &rep, NULL, 0) ==
         GRPC_STATUS_OK);
   DP(CapabilitiesResponse) *caps = (void *)rep;
-  CHECK(caps && caps->capabilities && caps->capabilities->send_signals && !caps->capabilities->exec);
+  CHECK(caps && caps->capabilities && caps->capabilities->send_signals && caps->capabilities->exec);
   free_msg(rep);
 
   DP(TaskConfigSchemaRequest) tsreq = DP_INIT(TASK_CONFIG_SCHEMA_REQUEST);
@@ -231,11 +231,19 @@ static void test_base_services(void) {
   rpc_stream_finish(fs, &st);
   rpc_status_clear(&st);
 
+  /* ExecTask's argument checks (test_plugin_exec.py covers exec itself). */
   DP(ExecTaskRequest) ereq = DP_INIT(EXEC_TASK_REQUEST);
   ereq.task_id = (char *)"x";
   CHECK(call(DRV "ExecTask", &ereq.base, &DP_DESC(exec_task_response), &rep, details,
-             sizeof details) == GRPC_STATUS_UNIMPLEMENTED);
-  CHECK_STR_CONTAINS(details, "ExecTask");
+             sizeof details) == GRPC_STATUS_INVALID_ARGUMENT);
+  CHECK_STR_CONTAINS(details, "command must have at least one value");
+  free_msg(rep);
+  char *true_argv[] = {(char *)"/bin/true"};
+  ereq.command = true_argv;
+  ereq.n_command = 1;
+  CHECK(call(DRV "ExecTask", &ereq.base, &DP_DESC(exec_task_response), &rep, details,
+             sizeof details) == GRPC_STATUS_NOT_FOUND);
+  CHECK_STR_CONTAINS(details, "task not found");
   free_msg(rep);
 }
 

@@ -263,7 +263,9 @@ static int monitor_reply(const void *data, size_t len, mon_reply *r) {
 
 static void test_bad_specs(void) {
   mon_reply r;
-  CHECK(monitor_reply("garbage!garbage!garbage!garbage!", 32, &r) == 0);
+  char garbage[sizeof(mon_spec_hdr)];
+  memset(garbage, '!', sizeof garbage);
+  CHECK(monitor_reply(garbage, sizeof garbage, &r) == 0);
   CHECK(r.status < 0);
   CHECK_STR_CONTAINS(r.msg, "malformed spec header");
 
@@ -309,6 +311,33 @@ static void test_exit_record_format(void) {
   CHECK(exit_record_format(buf, 10, &e) == -ENOSPC);
 }
 
+/* OOM and timeout fields survive the round trip (the plugin and the daemon
+ * learn them only from the record), and a record without them reads as
+ * neither. */
+static void test_exit_record_oom_timeout(void) {
+  mon_exit e = {.exit_code = 137, .signal = 9, .oom_killed = 1, .finished_at_ns = 77,
+                .task_pid = 42, .has_rusage = 1, .cpu_user_ns = 5, .cpu_system_ns = 6,
+                .max_rss_bytes = 7, .timed_out = 1, .timeout_killed = 1, .timeout_signal = 2,
+                .timeout_ms = 2000, .timeout_grace_ms = 5000};
+  char buf[512];
+  int n = exit_record_format(buf, sizeof buf, &e);
+  CHECK(n > 0);
+  CHECK_STR_CONTAINS(buf, "oom_killed=1\n");
+  CHECK_STR_CONTAINS(buf, "timed_out=1\ntimeout_killed=1\ntimeout_signal=2\n");
+  mon_exit back;
+  CHECK(exit_record_parse(buf, (size_t)n, &back) == 0);
+  CHECK(back.oom_killed == 1 && back.exit_code == 137 && back.signal == 9);
+  CHECK(back.timed_out == 1 && back.timeout_killed == 1 && back.timeout_signal == 2 &&
+        back.timeout_ms == 2000 && back.timeout_grace_ms == 5000);
+  CHECK(back.has_rusage && back.cpu_user_ns == 5 && back.max_rss_bytes == 7);
+  e.timed_out = 0;
+  e.oom_killed = 0;
+  n = exit_record_format(buf, sizeof buf, &e);
+  CHECK(n > 0 && !strstr(buf, "timed_out"));
+  CHECK(exit_record_parse(buf, (size_t)n, &back) == 0);
+  CHECK(back.timed_out == 0 && back.timeout_killed == 0 && back.oom_killed == 0);
+}
+
 int main(int argc, char **argv) {
   tu_setup(argc, argv);
   signal(SIGPIPE, SIG_IGN);
@@ -320,6 +349,7 @@ int main(int argc, char **argv) {
   test_monitor_memory();
   test_bad_specs();
   test_exit_record_format();
+  test_exit_record_oom_timeout();
   CHECK(tu_count_children() == 0);
   return CHECK_DONE();
 }

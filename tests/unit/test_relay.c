@@ -1,12 +1,15 @@
 /* Tests of elide-relay (host/exec/relay_main.c) through its client
  * (relay.c): offsets, duplicates dropped, gaps refused, eof, exit once both
- * FIFOs are closed, abort, surviving a client's disconnect, memory. */
+ * FIFOs are closed, abort, surviving a client's disconnect, surviving its
+ * FIFO's reader going away (SIGPIPE), memory. */
 #include "../check.h"
 #include "relay.h"
 #include "test_exec_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +144,76 @@ static void test_discard_and_abort(void) {
   teardown(&f);
 }
 
+/* Reads the FIFO (non-blocking open, like logmon) until `want` arrived or
+ * 5 s passed; 1 if it did. */
+static int read_until(const char *fifo, const char *want) {
+  int fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  char got[256] = "";
+  size_t n = 0;
+  int64_t end = tu_now_ms() + 5000;
+  while (fd >= 0 && !strstr(got, want) && tu_now_ms() < end && n < sizeof got - 1) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 50) <= 0) continue;
+    ssize_t r = read(fd, got + n, sizeof got - 1 - n);
+    if (r > 0) n += (size_t)r;
+    got[n] = '\0';
+  }
+  if (fd >= 0) close(fd);
+  return strstr(got, want) != NULL;
+}
+
+typedef struct late_reader {
+  const char *fifo;
+  int got;
+} late_reader;
+
+static void *late_reader_main(void *arg) {
+  late_reader *lr = arg;
+  usleep(300000); /* logmon coming back a moment later */
+  lr->got = read_until(lr->fifo, "two\n");
+  return NULL;
+}
+
+/* logmon's reader goes away: the relay's next write meets a broken pipe,
+ * which must not kill it (SIGPIPE); it waits for a new reader, which gets
+ * the rest. */
+static void test_reader_gone(void) {
+  char *dir = tu_tmpdir();
+  char fifo[512], sock[600];
+  snprintf(fifo, sizeof fifo, "%s/out.fifo", dir);
+  snprintf(sock, sizeof sock, "%s/" RELAY_SOCKET_NAME, dir);
+  CHECK(mkfifo(fifo, 0600) == 0);
+  int first = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  pid_t pid;
+  uint64_t ticks;
+  char err[256] = "";
+  CHECK(relay_spawn(ELIDE_TEST_RELAY, dir, fifo, "", &pid, &ticks, err, sizeof err) == 0);
+  int fd = relay_connect(sock);
+  uint64_t next[2];
+  CHECK(fd >= 0 && relay_data(fd, 0, 0, "one\n", 4, next) == 0 && next[0] == 4);
+  char buf[16] = "";
+  int64_t end = tu_now_ms() + 5000;
+  ssize_t r = 0;
+  while (r <= 0 && tu_now_ms() < end) {
+    r = read(first, buf, sizeof buf - 1);
+    if (r <= 0) usleep(10000);
+  }
+  CHECK(r == 4 && !memcmp(buf, "one\n", 4));
+  close(first); /* the reader goes away */
+  late_reader lr = {fifo, 0};
+  pthread_t th;
+  CHECK(pthread_create(&th, NULL, late_reader_main, &lr) == 0);
+  CHECK(relay_data(fd, 0, 4, "two\n", 4, next) == 0 && next[0] == 8);
+  pthread_join(th, NULL);
+  CHECK(lr.got);
+  CHECK(relay_alive(pid, ticks));
+  CHECK(relay_eof(fd, 0, next) == 0);
+  CHECK(relay_eof(fd, 1, next) == 0);
+  CHECK(tu_wait_pid_gone(pid, 5000) == 1);
+  close(fd);
+  tu_rmtree(dir);
+}
+
 /* Failures are reported: a missing binary, a state dir that is not there. */
 static void test_spawn_errors(void) {
   pid_t pid;
@@ -159,6 +232,7 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   test_offsets_duplicates_gap_eof();
   test_discard_and_abort();
+  test_reader_gone();
   test_spawn_errors();
   CHECK(tu_count_children() == 0);
   return CHECK_DONE();

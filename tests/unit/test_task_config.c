@@ -6,7 +6,9 @@
 
 #include "plugin.h"
 #include "task_config.h"
+#include "user_policy.h"
 
+#include <errno.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,6 +286,61 @@ static void test_plugin_config(void) {
   msgpack_sbuffer_destroy(&sb);
 }
 
+/* allow_root in the plugin block: unset (-1) unless given; a bool. */
+static void test_allow_root_config(void) {
+  plugin_config cfg;
+  char err[512];
+  CHECK(plugin_config_decode(NULL, 0, &cfg, err, sizeof err) == 0 && cfg.allow_root == -1);
+  msgpack_sbuffer sb;
+  msgpack_packer pk;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  msgpack_pack_map(&pk, 1);
+  pack_str(&pk, "allow_root");
+  msgpack_pack_false(&pk);
+  CHECK(plugin_config_decode(sb.data, sb.size, &cfg, err, sizeof err) == 0 && cfg.allow_root == 0);
+  msgpack_sbuffer_clear(&sb);
+  msgpack_pack_map(&pk, 1);
+  pack_str(&pk, "allow_root");
+  msgpack_pack_true(&pk);
+  CHECK(plugin_config_decode(sb.data, sb.size, &cfg, err, sizeof err) == 0 && cfg.allow_root == 1);
+  msgpack_sbuffer_clear(&sb);
+  msgpack_pack_map(&pk, 1);
+  pack_str(&pk, "allow_root");
+  pack_str(&pk, "false");
+  CHECK(plugin_config_decode(sb.data, sb.size, &cfg, err, sizeof err) != 0);
+  CHECK_STR_CONTAINS(err, "field \"allow_root\"");
+  msgpack_sbuffer_destroy(&sb);
+}
+
+/* The policy for every kind of effective user, as root and not. */
+static void test_user_policy(void) {
+  char err[512];
+  task_request none, root_user, nobody;
+  memset(&none, 0, sizeof none);
+  root_user = none;
+  root_user.set_user = 1;
+  nobody = root_user;
+  nobody.uid = nobody.gid = 65534;
+  /* Allowed: everything passes. */
+  CHECK(user_policy_check(1, &none, "", 0, 0, err, sizeof err) == 0);
+  CHECK(user_policy_check(1, &root_user, "root", 0, 0, err, sizeof err) == 0);
+  CHECK(user_policy_check(1, &none, "", 1, 0, err, sizeof err) == 0);
+  /* Forbidden: a uid-0 user, no user under a root plugin, no user in
+   * daemon mode (the daemon's user is unknown here). */
+  CHECK(user_policy_check(0, &root_user, "toor", 0, 1000, err, sizeof err) == -EPERM);
+  CHECK_STR_CONTAINS(err, "user \"toor\" is root (uid 0)");
+  CHECK_STR_CONTAINS(err, "allow_root = false");
+  CHECK(user_policy_check(0, &none, "", 0, 0, err, sizeof err) == -EPERM);
+  CHECK_STR_CONTAINS(err, "would run as root (uid 0) like the plugin");
+  CHECK(user_policy_check(0, &none, "", 1, 1000, err, sizeof err) == -EPERM);
+  CHECK_STR_CONTAINS(err, "execution daemon's user");
+  /* ...but a real user, or no user under a non-root plugin, runs. */
+  CHECK(user_policy_check(0, &nobody, "nobody", 0, 0, err, sizeof err) == 0);
+  CHECK(user_policy_check(0, &nobody, "nobody", 1, 0, err, sizeof err) == 0);
+  CHECK(user_policy_check(0, &none, "", 0, 1000, err, sizeof err) == 0);
+}
+
 static void write_file(const char *rel, const char *content) {
   char path[256];
   snprintf(path, sizeof path, "%s/%s", task_dir, rel);
@@ -319,6 +376,8 @@ int main(void) {
   test_module_options();
   test_env_denylist();
   test_plugin_config();
+  test_allow_root_config();
+  test_user_policy();
 
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
