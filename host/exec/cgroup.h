@@ -41,6 +41,13 @@ const char *cgroup_mode_name(cgroup_mode m);
 int cgroup_detect(const char *root, const char *mountinfo, uid_t euid, cgroup_mode *mode,
                   char *why, size_t whylen);
 
+/* This process's mode (cgroup_host.c): cgroup_detect of CGROUP_DEFAULT_ROOT
+ * and CGROUP_DEFAULT_MOUNTINFO with our euid, run once, thread-safe, and
+ * logged at info level; every later call returns the same answer, so
+ * fingerprints, limits and stats agree for the life of the process. *why
+ * (may be NULL) gets the reason, a static string ("" for v1/v2). */
+cgroup_mode cgroup_host_mode(const char **why);
+
 /* Where one task's cgroups are. For v2 every path is the task's own scope
  * (Nomad's cpuset_cgroup, e.g. <root>/nomad.slice/share.slice/<alloc>.<task>.scope).
  * For v1 each controller has its own directory:

@@ -3,6 +3,7 @@
  * execve): putting a process into a cgroup, and reading the OOM-kill
  * counter. See cgroup.h. */
 #include "cgroup.h"
+#include "small_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,24 +40,9 @@ int cgroup_join(const char *dir, pid_t pid) {
 }
 
 int cgroup_oom_kills(const char *file, uint64_t *count) {
-  int fd = open(file, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  char buf[4096];
-  size_t have = 0;
-  for (;;) {
-    ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      close(fd);
-      return -e;
-    }
-    if (n == 0) break;
-    have += (size_t)n;
-    if (have == sizeof buf - 1) break; /* both files are a few short lines */
-  }
-  close(fd);
-  buf[have] = '\0';
+  char buf[4096]; /* both files are a few short lines */
+  ssize_t n = small_file_read(AT_FDCWD, file, buf, sizeof buf);
+  if (n < 0) return (int)n;
   static const char key[] = "oom_kill ";
   for (const char *line = buf; *line;) {
     if (strncmp(line, key, sizeof key - 1) == 0) {

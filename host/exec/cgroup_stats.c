@@ -1,6 +1,7 @@
 /* A task's memory and CPU figures read from its cgroups (see
  * cgroup_read_stats in cgroup.h). */
 #include "cgroup.h"
+#include "small_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,23 +14,8 @@
 static int read_text(const char *dir, const char *file, char *buf, size_t cap) {
   char path[PATH_MAX + 64];
   snprintf(path, sizeof path, "%s/%s", dir, file);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  size_t have = 0;
-  while (have < cap - 1) {
-    ssize_t n = read(fd, buf + have, cap - 1 - have);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      close(fd);
-      return -e;
-    }
-    if (n == 0) break;
-    have += (size_t)n;
-  }
-  close(fd);
-  buf[have] = '\0';
-  return 0;
+  ssize_t n = small_file_read(AT_FDCWD, path, buf, cap);
+  return n < 0 ? (int)n : 0;
 }
 
 static int parse_u64(const char *s, uint64_t *out) {

@@ -3,8 +3,9 @@
  * user and cgroups, in a session of their own, on pipes or on a pty.
  *
  * Unlike tasks these are direct children of the calling process (the
- * plugin): they live only as long as the request that started them, so no
- * monitor stands between. The caller reaps what it started and only that
+ * plugin for its local tasks, elide-execd for its executions): they live
+ * only as long as the request that started them, so no monitor stands
+ * between. The caller reaps what it started and only that
  * (exec_cmd_reap waits on the one pid, never on -1).
  *
  * Nothing here knows about Nomad or protobuf. Functions on different

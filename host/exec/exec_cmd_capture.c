@@ -3,6 +3,7 @@
  * keeping only the tail of the output like Nomad's executor (a circular
  * buffer of CheckBufSize bytes). */
 #include "exec_cmd.h"
+#include "tail_buf.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -12,48 +13,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-/* The last `cap` bytes written to it. */
-typedef struct tail_buf {
-  char *data;
-  size_t cap, start, len;
-} tail_buf;
-
-static int tail_init(tail_buf *t, size_t cap) {
-  memset(t, 0, sizeof *t);
-  t->cap = cap;
-  t->data = malloc(cap ? cap : 1);
-  return t->data ? 0 : -ENOMEM;
-}
-
-static void tail_put(tail_buf *t, const char *p, size_t n) {
-  if (t->cap == 0) return;
-  if (n >= t->cap) { /* only the end of this chunk survives */
-    memcpy(t->data, p + n - t->cap, t->cap);
-    t->start = 0;
-    t->len = t->cap;
-    return;
-  }
-  for (size_t i = 0; i < n; i++) {
-    size_t at = (t->start + t->len) % t->cap;
-    t->data[at] = p[i];
-    if (t->len < t->cap) t->len++;
-    else t->start = (t->start + 1) % t->cap;
-  }
-}
-
-/* The kept bytes in order, NUL-terminated, malloc'd; frees the buffer. */
-static char *tail_take(tail_buf *t, size_t *len) {
-  char *out = malloc(t->len + 1);
-  if (out) {
-    for (size_t i = 0; i < t->len; i++) out[i] = t->data[(t->start + i) % t->cap];
-    out[t->len] = '\0';
-    *len = t->len;
-  }
-  free(t->data);
-  t->data = NULL;
-  return out;
-}
 
 static int64_t mono_ms(void) {
   struct timespec ts;
@@ -66,8 +25,8 @@ static int pump(int *fd, tail_buf *combined, tail_buf *alone) {
   char buf[4096];
   ssize_t n = read(*fd, buf, sizeof buf);
   if (n > 0) {
-    tail_put(combined, buf, (size_t)n);
-    if (alone) tail_put(alone, buf, (size_t)n);
+    tail_buf_put(combined, buf, (size_t)n);
+    if (alone) tail_buf_put(alone, buf, (size_t)n);
     return 1;
   }
   if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
@@ -84,17 +43,18 @@ int exec_cmd_capture(const exec_cmd_spec *spec, int timeout_ms, size_t limit,
     snprintf(err, errlen, "a captured command cannot have a tty");
     return -EINVAL;
   }
-  tail_buf combined, alone;
-  if (tail_init(&combined, limit) < 0 || tail_init(&alone, limit) < 0) {
-    free(combined.data);
+  tail_buf combined = {0}, alone = {0};
+  if (tail_buf_init(&combined, limit) < 0 || tail_buf_init(&alone, limit) < 0) {
+    tail_buf_free(&combined);
+    tail_buf_free(&alone);
     snprintf(err, errlen, "out of memory");
     return -ENOMEM;
   }
   exec_cmd c;
   int rc = exec_cmd_start(spec, &c, err, errlen);
   if (rc < 0) {
-    free(combined.data);
-    free(alone.data);
+    tail_buf_free(&combined);
+    tail_buf_free(&alone);
     return rc;
   }
   exec_cmd_close_stdin(&c); /* a check reads nothing: EOF at once */
@@ -143,8 +103,8 @@ int exec_cmd_capture(const exec_cmd_spec *spec, int timeout_ms, size_t limit,
   exec_cmd_free(&c); /* a failed poll leaves it running: killed here */
   out->exit_code = c.exit_code;
   out->signal = c.signal;
-  out->combined = tail_take(&combined, &out->combined_len);
-  out->stderr_only = tail_take(&alone, &out->stderr_len);
+  out->combined = tail_buf_take(&combined, &out->combined_len);
+  out->stderr_only = tail_buf_take(&alone, &out->stderr_len);
   if (rc == 0 && (!out->combined || !out->stderr_only)) {
     rc = -ENOMEM;
     snprintf(err, errlen, "out of memory");

@@ -1,6 +1,7 @@
 /* Small process and file helpers for the plugin side of exec: /proc start
  * times, pidfd checks, the exit record reader, mkdir -p and rm -rf. */
 #include "exec_internal.h"
+#include "small_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,31 +20,11 @@ int64_t sys_realtime_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static ssize_t read_small_file(int dirfd, const char *path, char *buf, size_t cap) {
-  int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return -errno;
-  size_t have = 0;
-  while (have < cap) {
-    ssize_t n = read(fd, buf + have, cap - have);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      close(fd);
-      return -e;
-    }
-    if (n == 0) break;
-    have += (size_t)n;
-  }
-  close(fd);
-  return (ssize_t)have;
-}
-
 int sys_proc_stat(pid_t pid, uint64_t *ticks, char *state) {
   char path[64], buf[1024];
   snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  ssize_t n = read_small_file(AT_FDCWD, path, buf, sizeof buf - 1);
+  ssize_t n = small_file_read(AT_FDCWD, path, buf, sizeof buf);
   if (n < 0) return n == -ENOENT ? -ESRCH : (int)n;
-  buf[n] = '\0';
   /* The command name may contain spaces and parentheses: fields are
    * counted from the last ')'. Field 3 (state) follows it; 22 is starttime. */
   char *p = strrchr(buf, ')');
@@ -94,7 +75,7 @@ int sys_read_exit_record(const char *dir, exec_result *out) {
   int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) return -errno;
   char buf[1024];
-  ssize_t n = read_small_file(dfd, MON_EXIT_RECORD, buf, sizeof buf);
+  ssize_t n = small_file_read(dfd, MON_EXIT_RECORD, buf, sizeof buf);
   close(dfd);
   if (n < 0) return (int)n;
   mon_exit e;

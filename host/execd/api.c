@@ -112,5 +112,8 @@ const rpc_method execd_methods[] = {
      NULL},
     {API_PATH("ListExecutions"), RPC_UNARY, &EP_DESC(list_executions_request),
      api_list_executions, NULL, NULL},
+    /* Each call's session runs on a thread of its own (api_exec.c). */
+    {API_PATH("ExecInExecution"), RPC_BIDI, &EP_DESC(exec_in_execution_request),
+     api_exec_message, NULL, api_exec_done},
 };
 const size_t execd_nmethods = sizeof execd_methods / sizeof execd_methods[0];

@@ -40,5 +40,12 @@ void api_write_stdin(rpc_call *call, const ProtobufCMessage *msg);
 void api_read_output(rpc_call *call, const ProtobufCMessage *msg);
 void api_read_output_done(rpc_call *call, int cancelled);
 void api_health(rpc_call *call, const ProtobufCMessage *msg);
+void api_exec_message(rpc_call *call, const ProtobufCMessage *msg); /* api_exec.c */
+void api_exec_done(rpc_call *call, int cancelled);
+
+/* Shutdown: ends every ExecInExecution call with UNAVAILABLE (their
+ * commands are killed), refuses new ones, and waits up to timeout_ms for
+ * their sessions to be over. Before rpc_server_stop. */
+void api_exec_shutdown(int timeout_ms);
 
 #endif

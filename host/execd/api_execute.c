@@ -1,6 +1,7 @@
 /* ExecuteSnippet (in the pool: the module's execute op waits for the
  * runtime's execve), GetExecutionStatus and ListExecutions. */
 #include "api.h"
+#include "limits.h"
 #include "pool.h"
 
 #include <stdio.h>
@@ -28,6 +29,8 @@ static void execute_snippet(rpc_call *call, const ProtobufCMessage *msg) {
   rep.session_id = e->session_id;
   rep.status = ex_status(e);
   rep.existing = existing != 0;
+  rep.limits_enforced = e->cg != NULL;
+  rep.limits_note = (char *)ex_limits_note(e->req);
   rpc_send(call, &rep.base);
   rpc_finish(call, GRPC_STATUS_OK, NULL);
   ex_unref(e);

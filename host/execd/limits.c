@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,26 +16,14 @@
 #define MIB (1024ull * 1024ull)
 #define MIN_CPU_MILLIS 10 /* 1000 us per 100 ms period: the kernel's smallest quota */
 
-static pthread_once_t mode_once = PTHREAD_ONCE_INIT;
-static cgroup_mode host_mode;
-static char host_why[512];
+cgroup_mode ex_limits_mode(const char **why) { return cgroup_host_mode(why); }
 
-static void detect_mode(void) {
-  cgroup_detect(CGROUP_DEFAULT_ROOT, CGROUP_DEFAULT_MOUNTINFO, geteuid(), &host_mode, host_why,
-                sizeof host_why);
-  log_msg(LOG_INFO, "cgroups", "mode", cgroup_mode_name(host_mode), "reason", host_why, NULL);
-}
-
-cgroup_mode ex_limits_mode(const char **why) {
-  pthread_once(&mode_once, detect_mode);
-  if (why) *why = host_why;
-  return host_mode;
-}
-
-/* The limits an execution of `r` gets; 0 when it has none. */
+/* The limits an execution of `r` gets; 0 when it has none (also when they
+ * were asked for best_effort and this host offers no cgroups). */
 static int limits_of(execd *d, const ExecRequest *r, cgroup_limits *out) {
   memset(out, 0, sizeof *out);
   const EP(ResourceLimits) *l = r->limits;
+  if (l && l->best_effort && ex_limits_mode(NULL) == CGROUP_NONE) return 0;
   if (l) {
     out->memory_bytes = l->memory_bytes > INT64_MAX ? INT64_MAX : (int64_t)l->memory_bytes;
     out->cpu_shares = l->cpu_shares > 262144 ? 262144 : (int64_t)l->cpu_shares;
@@ -71,6 +58,14 @@ int ex_limits_check(execd *d, const ExecRequest *r, grpc_status_code *code, char
            !strcmp(field, "session_id") ? ": the session has a memory_limit_mb" : "");
   *code = GRPC_STATUS_FAILED_PRECONDITION;
   return -1;
+}
+
+const char *ex_limits_note(const ExecRequest *r) {
+  const char *why;
+  const EP(ResourceLimits) *l = r->limits;
+  if (!l || !l->best_effort || ex_limits_mode(&why) != CGROUP_NONE) return "";
+  if (!l->memory_bytes && !l->cpu_shares && !l->cpu_millis) return "";
+  return why;
 }
 
 int ex_limits_check_session(uint64_t memory_limit_mb, grpc_status_code *code, char *err,

@@ -37,6 +37,10 @@ cgroup_mode ex_limits_mode(const char **why);
 int ex_limits_check(execd *d, const ExecRequest *r, grpc_status_code *code, char *err,
                     size_t errlen);
 
+/* Why the limits `r` asked for with best_effort are not enforced (this
+ * host offers no cgroups); "" when they are, or none were asked for. */
+const char *ex_limits_note(const ExecRequest *r);
+
 /* CreateSession's check of memory_limit_mb: cgroups needed. 0 or -1. */
 int ex_limits_check_session(uint64_t memory_limit_mb, grpc_status_code *code, char *err,
                             size_t errlen);

@@ -242,6 +242,7 @@ static int run(execd *d) {
   sd_notify_msg("STOPPING=1");
   atomic_store(&d->stopping, 1);
   abort_clients(d);
+  api_exec_shutdown(SHUTDOWN_GRACE_MS);
   rpc_server_stop(srv, SHUTDOWN_GRACE_MS);
   rc = 0;
 stop_all:

@@ -299,23 +299,35 @@ static int check_basics(execd *d, const ExecRequest *r, prepared *p, grpc_status
   return ex_limits_check(d, r, code, err, errlen) < 0 ? -EINVAL : 0;
 }
 
-int prepare_request(execd *d, const ExecRequest *r, prepared *p, grpc_status_code *code,
-                    char *err, size_t errlen) {
+/* full: every check of ExecuteSnippet; otherwise only the execution's
+ * context (prepare_context). One sequence, so both resolve alike. */
+static int prepare(execd *d, const ExecRequest *r, int full, prepared *p, grpc_status_code *code,
+                   char *err, size_t errlen) {
   memset(p, 0, sizeof *p);
   *code = GRPC_STATUS_OK;
   err[0] = '\0';
-  int rc = check_basics(d, r, p, code, err, errlen);
+  int rc = full ? check_basics(d, r, p, code, err, errlen) : 0;
   if (rc == 0) rc = resolve_wd(r, p, code, err, errlen);
-  if (rc == 0 && r->script[0]) rc = resolve_script(r->script, p, code, err, errlen);
+  if (rc == 0 && full && r->script[0]) rc = resolve_script(r->script, p, code, err, errlen);
   if (rc == 0) rc = resolve_user(r->user, p, code, err, errlen);
   if (rc == 0) rc = build_env(r, p, code, err, errlen);
-  if (rc == 0) rc = build_args(r, p, code);
-  if (rc == 0) rc = build_options(r, p, code, err, errlen);
+  if (rc == 0 && full) rc = build_args(r, p, code);
+  if (rc == 0 && full) rc = build_options(r, p, code, err, errlen);
   if (rc != 0) {
     if (!err[0]) snprintf(err, errlen, "out of memory checking the request");
     prepared_free(p);
   }
   return rc;
+}
+
+int prepare_request(execd *d, const ExecRequest *r, prepared *p, grpc_status_code *code,
+                    char *err, size_t errlen) {
+  return prepare(d, r, 1, p, code, err, errlen);
+}
+
+int prepare_context(const ExecRequest *r, prepared *p, grpc_status_code *code, char *err,
+                    size_t errlen) {
+  return prepare(NULL, r, 0, p, code, err, errlen);
 }
 
 void prepared_free(prepared *p) {

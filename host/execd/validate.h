@@ -38,6 +38,14 @@ int prepare_request(execd *d, const ExecRequest *req, prepared *p, grpc_status_c
                     char *err, size_t errlen);
 void prepared_free(prepared *p);
 
+/* The context an execution's processes run in, from its request (as
+ * persisted in request.pb, so a restarted daemon has it too): wd, the user
+ * (set_user, uid, gid, groups) and envp, resolved with the same rules as at
+ * its start; nothing else of *p is set. For commands exec'd into the
+ * execution (ExecInExecution). Same contract as prepare_request. */
+int prepare_context(const ExecRequest *req, prepared *p, grpc_status_code *code, char *err,
+                    size_t errlen);
+
 /* 1 if two requests ask for the same execution (maps compared as sets). */
 int request_equal(const ExecRequest *a, const ExecRequest *b);
 

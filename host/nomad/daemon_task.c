@@ -1,8 +1,10 @@
 /* Daemon-mode tasks: the proxy onto the ExecutionApi (see daemon_task.h). */
 #include "daemon_task.h"
 
+#include "cgroup.h"
 #include "daemon_client.h"
 #include "log.h"
+#include "nomad_pb.h"
 #include "relay.h"
 
 #include <errno.h>
@@ -224,9 +226,9 @@ static void result_from(const EP(ExitResult) * r, exec_result *out) {
   out->finished_at_ns = r->finished_at_ns;
   if (r->reason == EP_ENUM(EXIT_RESULT__REASON__REASON_INTERNAL_ERROR))
     snprintf(out->err, sizeof out->err, "%s", r->error && r->error[0] ? r->error : "internal error");
-  else if (r->reason == EP_ENUM(EXIT_RESULT__REASON__REASON_TIMEOUT))
-    snprintf(out->err, sizeof out->err, "timed out%s%s", r->error && r->error[0] ? ": " : "",
-             r->error ? r->error : "");
+  /* A timeout is a real end with the stopping signal's 128+n, as in local
+   * mode; its event says so (report_end_reason). */
+  out->timed_out = r->reason == EP_ENUM(EXIT_RESULT__REASON__REASON_TIMEOUT);
 }
 
 static int64_t monotonic_ms(void) {
@@ -247,6 +249,37 @@ static void report_reconnect(daemon_task *d, int64_t lost_at_ms, const char *why
            "without it (%s); the task kept running there", d->endpoint, secs, why);
   const char *ann[] = {"daemon_endpoint", d->endpoint, "unreachable_seconds", secs, NULL};
   d->events.emit(d->events.arg, d->t, message, ann);
+}
+
+/* The task event when the daemon runs the task without Nomad's memory and
+ * CPU limits (it has no cgroups it may manage). */
+static void report_limits_not_enforced(daemon_task *d, const char *why) {
+  log_msg(LOG_WARN, "task limits not enforced by the execution daemon", "task_id", d->t->id,
+          "endpoint", d->endpoint, "reason", why, NULL);
+  if (!d->events.emit) return;
+  char message[1400];
+  snprintf(message, sizeof message, "Memory and CPU limits are not enforced: the execution "
+           "daemon at %s has no cgroups (%s)", d->endpoint, why);
+  const char *ann[] = {"limits_enforced", "false", "reason", why, NULL};
+  d->events.emit(d->events.arg, d->t, message, ann);
+}
+
+/* The events for an execution the daemon ended for its memory limit or its
+ * timeout (local tasks get theirs from task_limits_exit_events). */
+static void report_end_reason(daemon_task *d, const EP(ExitResult) * r) {
+  if (!r || !d->events.emit) return;
+  char message[1400];
+  if (r->reason == EP_ENUM(EXIT_RESULT__REASON__REASON_OOM)) {
+    snprintf(message, sizeof message, "OOM killed: the task exceeded its memory limit in the "
+             "execution daemon at %s and the kernel's OOM killer ended it (SIGKILL)", d->endpoint);
+    const char *ann[] = {"oom_killed", "true", "daemon_endpoint", d->endpoint, NULL};
+    d->events.emit(d->events.arg, d->t, message, ann);
+  } else if (r->reason == EP_ENUM(EXIT_RESULT__REASON__REASON_TIMEOUT)) {
+    snprintf(message, sizeof message, "Task exceeded its timeout: the execution daemon at %s "
+             "stopped it (%s)", d->endpoint, r->error && r->error[0] ? r->error : "timeout");
+    const char *ann[] = {"timeout", "true", "daemon_endpoint", d->endpoint, NULL};
+    d->events.emit(d->events.arg, d->t, message, ann);
+  }
 }
 
 /* Waits for the end (WaitExecution in slices, riding out daemon restarts),
@@ -289,6 +322,7 @@ static void *wait_main(void *arg) {
     }
     EP(WaitExecutionResponse) *w = (void *)rep;
     if (w->complete) {
+      report_end_reason(d, w->result);
       result_from(w->result, &res);
       ended = 1;
     }
@@ -415,8 +449,32 @@ static char *option_text(const elide_value *v) {
   }
 }
 
+/* Nomad's memory and CPU resources, as the daemon's ResourceLimits (hard
+ * memory limit by raw_exec's rule, cpu shares), best effort: a daemon
+ * without cgroups runs the task anyway and says why. 0 when none. */
+static int limits_for(const NomadTaskConfig *cfg, EP(ResourceLimits) *out) {
+  const DP(Resources) *res = cfg->resources;
+  const DP(AllocatedTaskResources) *ar = res ? res->allocated_resources : NULL;
+  const DP(LinuxResources) *lr = res ? res->linux_resources : NULL;
+  cgroup_limits lim = {
+      .memory_mb = ar && ar->memory ? ar->memory->memory_mb : 0,
+      .memory_max_mb = ar && ar->memory ? ar->memory->memory_max_mb : 0,
+  };
+  int64_t hard = 0, soft = 0;
+  cgroup_memory_rule(&lim, &hard, &soft);
+  int64_t shares = lr && lr->cpu_shares > 0 ? lr->cpu_shares : ar && ar->cpu ? ar->cpu->cpu_shares : 0;
+  out->memory_bytes = hard > 0 ? (uint64_t)hard : 0;
+  out->cpu_shares = shares > 0 ? (uint64_t)shares : 0;
+  out->best_effort = 1;
+  return out->memory_bytes || out->cpu_shares;
+}
+
+/* CreateSession + ExecuteSnippet. *limits_note gets the daemon's reason
+ * when it could not enforce the task's limits ("" otherwise). */
 static int execute(const char *endpoint, task *t, const task_request *tr,
-                   const NomadTaskConfig *cfg, char *err, size_t errlen) {
+                   const NomadTaskConfig *cfg, char *limits_note, size_t notelen, char *err,
+                   size_t errlen) {
+  limits_note[0] = '\0';
   grpc_status_code code;
   ProtobufCMessage *rep = NULL;
   EP(CreateSessionRequest) sreq = EP_INIT(CREATE_SESSION_REQUEST);
@@ -481,6 +539,8 @@ static int execute(const char *endpoint, task *t, const task_request *tr,
     req.kill_signal = tr->timeout_signal;
     req.kill_grace_ms = (uint64_t)tr->timeout_grace_ms;
   }
+  EP(ResourceLimits) limits = EP_INIT(RESOURCE_LIMITS);
+  if (limits_for(cfg, &limits)) req.limits = &limits;
   rep = NULL;
   if (daemon_call(endpoint, "ExecuteSnippet", &req.base, &EP_DESC(execute_snippet_response), &rep,
                   CALL_TIMEOUT_MS, &code, err, errlen) != 0) {
@@ -488,6 +548,9 @@ static int execute(const char *endpoint, task *t, const task_request *tr,
                                                                                    : -EPROTO;
     goto out;
   }
+  const EP(ExecuteSnippetResponse) *started = (const void *)rep;
+  if (started->limits_note && started->limits_note[0])
+    snprintf(limits_note, notelen, "%s", started->limits_note);
   protobuf_c_message_free_unpacked(rep, NULL);
   rc = 0;
 out:
@@ -530,7 +593,9 @@ int daemon_task_start(task *t, const char *endpoint, const task_request *tr,
     proxy_free(d, 0);
     return rc == -EAGAIN ? -EIO : rc;
   }
-  rc = execute(endpoint, t, tr, cfg, err, errlen);
+  char limits_note[600];
+  rc = execute(endpoint, t, tr, cfg, limits_note, sizeof limits_note, err, errlen);
+  if (rc == 0 && limits_note[0]) report_limits_not_enforced(d, limits_note);
   if (rc == 0 && (rc = proxy_run(d)) != 0) snprintf(err, errlen, "cannot start threads");
   if (rc != 0) {
     t->remote = NULL;

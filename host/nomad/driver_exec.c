@@ -1,11 +1,14 @@
 /* ExecTask (script checks and one-shot commands) and what both exec RPCs
- * share: resolving a task and a command into an exec_cmd spec in the
- * task's context, the REPL of the task's language included. */
+ * share: finding the task and, for a local one, resolving the command into
+ * an exec_cmd spec in the task's context, the REPL of its language
+ * included. */
 #include "driver_exec.h"
 
+#include "daemon_task.h"
 #include "log.h"
 #include "nomad_pb.h"
 #include "offload.h"
+#include "strv.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -13,91 +16,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-void exec_describe_command(char *const *command, size_t n, char *out, size_t outlen) {
-  size_t used = 0;
-  if (outlen) out[0] = '\0';
-  for (size_t i = 0; i < n && used + 1 < outlen; i++) {
-    int w = snprintf(out + used, outlen - used, "%s%s", i ? " " : "", command[i]);
-    if (w < 0) break;
-    used += (size_t)w;
-  }
-}
-
-static char **copy_argv(const char *const *v, size_t n) {
-  char **out = calloc(n + 1, sizeof *out);
-  if (!out) return NULL;
-  for (size_t i = 0; i < n; i++) {
-    if (!(out[i] = strdup(v[i]))) {
-      for (size_t j = 0; j < i; j++) free(out[j]);
-      free(out);
-      return NULL;
-    }
-  }
-  return out;
-}
-
-/* The module's REPL command line for the task's language; the words after
- * elide-repl go to the module as the task's args. */
-static int repl_argv(task *t, char *const *command, size_t ncommand, char ***out,
-                     grpc_status_code *code, char *err, size_t errlen) {
-  const elide_module_ops *ops = t->module->desc->ops;
-  if (!ops->repl) {
-    *code = GRPC_STATUS_FAILED_PRECONDITION;
-    snprintf(err, errlen, "the %s backend has no REPL (task language \"%s\"); run a command "
-             "instead", t->module->desc->name, t->language);
-    return -ENOTSUP;
-  }
-  const char **args = calloc(ncommand, sizeof *args); /* ncommand-1 words + NULL */
-  if (!args) goto oom;
-  for (size_t i = 1; i < ncommand; i++) args[i - 1] = command[i];
-  elide_task et = {.size = sizeof et,
-                   .id = t->id,
-                   .language = t->language,
-                   .task_dir = t->ctx.cwd,
-                   .args = args,
-                   .envp = (const char *const *)t->ctx.envp,
-                   .options = NULL,
-                   .noptions = 0};
-  enum { REPL_ARGV_CAP = 256 };
-  const char *argv[REPL_ARGV_CAP];
-  memset(argv, 0, sizeof argv);
-  char why[1024] = "";
-  int rc = ops->repl(t->module_state, &et, argv, REPL_ARGV_CAP, why, sizeof why);
-  size_t n = 0;
-  while (rc == 0 && n < REPL_ARGV_CAP && argv[n]) n++;
-  if (rc == 0 && (n == 0 || n == REPL_ARGV_CAP || argv[0][0] != '/')) {
-    rc = -EPROTO;
-    snprintf(why, sizeof why, "the module's repl op returned no absolute, NULL-terminated "
-             "command line");
-  }
-  if (rc != 0) {
-    free(args);
-    *code = GRPC_STATUS_FAILED_PRECONDITION;
-    snprintf(err, errlen, "the %s backend cannot open a REPL: %s", t->module->desc->name,
-             why[0] ? why : strerror(-rc));
-    return rc;
-  }
-  *out = copy_argv(argv, n); /* before args, which argv may borrow from, goes */
-  free(args);
-  if (*out) return 0;
-oom:
-  *code = GRPC_STATUS_RESOURCE_EXHAUSTED;
-  snprintf(err, errlen, "out of memory");
-  return -ENOMEM;
-}
-
 /* Why exec cannot run in this task now, or NULL. */
 static const char *refusal(task *t, grpc_status_code *code) {
   *code = GRPC_STATUS_FAILED_PRECONDITION;
   if (!t->runner) return "the task has not started yet";
-  if (strcmp(t->runner->kind, "daemon") == 0)
-    return "exec is not available for tasks running in the execution daemon (mode = daemon): "
-           "they run on the daemon's host, outside this client";
   if (task_exit_state(t, NULL, NULL)) return "the task has exited";
+  if (t->remote) return NULL; /* the daemon has the execution's context */
   if (!t->ctx.envp)
     return "the task's exec context (environment, working directory, user) is not known: it "
            "could not be rebuilt when the plugin recovered the task (see the plugin log)";
   return NULL;
+}
+
+static grpc_status_code code_of_resolve(int rc) {
+  return rc == -EINVAL   ? GRPC_STATUS_INVALID_ARGUMENT
+         : rc == -ENOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED
+                         : GRPC_STATUS_FAILED_PRECONDITION;
 }
 
 int exec_target_resolve(plugin *p, const char *task_id, char *const *command, size_t ncommand,
@@ -123,37 +57,32 @@ int exec_target_resolve(plugin *p, const char *task_id, char *const *command, si
   }
   char **argv = NULL;
   int rc;
-  if (strcmp(command[0], EXEC_REPL_COMMAND) == 0) {
-    rc = repl_argv(t, command, ncommand, &argv, code, err, errlen);
+  if (t->remote) {
+    argv = exec_argv_copy((const char *const *)command, ncommand);
+    rc = argv ? 0 : -ENOMEM;
+    if (rc) snprintf(err, errlen, "out of memory");
   } else {
-    char path[PATH_MAX];
-    rc = exec_cmd_lookup(command[0], t->ctx.cwd, (const char *const *)t->ctx.envp, path,
-                         sizeof path, err, errlen);
-    if (rc != 0) {
-      *code = GRPC_STATUS_INVALID_ARGUMENT;
-    } else {
-      /* argv[0] as the user typed it is replaced by the resolved path. */
-      char *resolved = strdup(path);
-      argv = resolved ? copy_argv((const char *const *)command, ncommand) : NULL;
-      if (argv) {
-        free(argv[0]);
-        argv[0] = resolved;
-      } else {
-        free(resolved);
-        *code = GRPC_STATUS_RESOURCE_EXHAUSTED;
-        snprintf(err, errlen, "out of memory");
-        rc = -ENOMEM;
-      }
-    }
+    exec_argv_task at = {.module = t->module->desc,
+                         .module_state = t->module_state,
+                         .id = t->id,
+                         .language = t->language,
+                         .task_dir = t->ctx.cwd,
+                         .envp = (const char *const *)t->ctx.envp};
+    rc = exec_argv_resolve(&at, command, ncommand, &argv, err, errlen);
   }
   if (rc != 0) {
-    for (char **a = argv; a && *a; a++) free(*a);
-    free(argv);
+    *code = code_of_resolve(rc);
     task_unref(t);
     return rc;
   }
   out->t = t;
   out->argv = argv;
+  while (argv[out->argc]) out->argc++;
+  out->remote = t->remote != NULL;
+  if (out->remote) {
+    snprintf(out->endpoint, sizeof out->endpoint, "%s", daemon_task_endpoint(t));
+    return 0;
+  }
   out->spec = (exec_cmd_spec){
       .argv = (const char *const *)argv,
       .envp = (const char *const *)t->ctx.envp,
@@ -170,8 +99,7 @@ int exec_target_resolve(plugin *p, const char *task_id, char *const *command, si
 }
 
 void exec_target_free(exec_target *x) {
-  for (char **a = x->argv; a && *a; a++) free(*a);
-  free(x->argv);
+  strv_free(x->argv);
   task_unref(x->t);
   memset(x, 0, sizeof *x);
 }
@@ -188,7 +116,7 @@ static void exec_task_run(rpc_call *call, const ProtobufCMessage *msg) {
   char err[2048] = "", what[512];
   grpc_status_code code;
   exec_target x;
-  exec_describe_command(req->command, req->n_command, what, sizeof what);
+  exec_argv_describe(req->command, req->n_command, what, sizeof what);
   if (exec_target_resolve(plugin_of(call), req->task_id, req->command, req->n_command, 0, &x,
                           &code, err, sizeof err) != 0) {
     log_msg(LOG_WARN, "exec refused", "task_id", req->task_id, "command", what, "error", err,
@@ -198,15 +126,20 @@ static void exec_task_run(rpc_call *call, const ProtobufCMessage *msg) {
   }
   int timeout_ms = duration_ms(req->timeout);
   exec_cmd_output o;
-  int rc = exec_cmd_capture(&x.spec, timeout_ms, EXEC_TASK_OUTPUT_LIMIT, &o, err, sizeof err);
-  if (rc != 0) {
-    char full[sizeof err + 600];
+  char full[sizeof err + 600];
+  int rc;
+  if (x.remote) {
+    rc = exec_remote_capture(&x, timeout_ms, EXEC_TASK_OUTPUT_LIMIT, &o, &code, full,
+                             sizeof full);
+  } else {
+    rc = exec_cmd_capture(&x.spec, timeout_ms, EXEC_TASK_OUTPUT_LIMIT, &o, err, sizeof err);
+    code = rc == -ENOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED : GRPC_STATUS_FAILED_PRECONDITION;
     snprintf(full, sizeof full, "exec in task %s: %s", x.t->id, err);
-    log_msg(LOG_WARN, "exec failed", "task_id", x.t->id, "command", what, "error", err, NULL);
+  }
+  if (rc != 0) {
+    log_msg(LOG_WARN, "exec failed", "task_id", x.t->id, "command", what, "error", full, NULL);
     exec_target_free(&x);
-    rpc_finish(call,
-               rc == -ENOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED : GRPC_STATUS_FAILED_PRECONDITION,
-               full);
+    rpc_finish(call, code, full);
     return;
   }
   char code_text[16];

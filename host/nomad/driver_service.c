@@ -29,8 +29,8 @@ static void task_config_schema(rpc_call *call, const ProtobufCMessage *msg) {
   hashicorp__nomad__plugins__shared__hclspec__spec__free_unpacked(spec, NULL);
 }
 
-/* Honest capabilities: signals yes; exec yes (driver_exec.c; tasks in the
- * execution daemon refuse it with the reason); no filesystem isolation (the
+/* Honest capabilities: signals yes; exec yes (driver_exec.c; for tasks in
+ * the execution daemon the daemon runs the command); no filesystem isolation (the
  * task dir is a host path); host networking only; no volume mounts; Nomad
  * collects logs from our FIFOs. */
 static void capabilities(rpc_call *call, const ProtobufCMessage *msg) {

@@ -28,16 +28,12 @@ typedef struct stats_stream {
   uint32_t num_cores;
 } stats_stream;
 
-/* One reading, whatever its source. */
+/* One reading, whatever its source, in the cgroup figures' form: /proc and
+ * the daemon fill CPU and rss only. */
 typedef struct sample {
-  int64_t at_ns; /* CLOCK_MONOTONIC */
-  uint64_t user_ns, system_ns, total_ns;
-  int has_cpu;
-  uint64_t throttled_periods, throttled_time_ns;
-  int has_throttling;
-  uint64_t rss, cache, swap, usage, max_usage, kernel_usage, kernel_max_usage;
+  int64_t at_ns;   /* CLOCK_MONOTONIC */
   int from_cgroup; /* cache and usage are then real */
-  int has_swap, has_max_usage, has_kernel;
+  cgroup_stats f;
 } sample;
 
 static int64_t mono_ns(void) {
@@ -51,30 +47,6 @@ static uint64_t ticks_to_ns(uint64_t ticks) {
   return hz > 0 ? ticks * (1000000000ull / (uint64_t)hz) : 0;
 }
 
-static int sample_cgroup(const task_limits *l, sample *out) {
-  cgroup_stats cs;
-  if (cgroup_read_stats(&l->set, &cs) != 0) return -1;
-  out->from_cgroup = 1;
-  out->rss = cs.rss;
-  out->cache = cs.cache;
-  out->usage = cs.usage;
-  out->swap = cs.swap;
-  out->has_swap = cs.has_swap;
-  out->max_usage = cs.max_usage;
-  out->has_max_usage = cs.has_max_usage;
-  out->kernel_usage = cs.kernel_usage;
-  out->kernel_max_usage = cs.kernel_max_usage;
-  out->has_kernel = cs.has_kernel;
-  out->has_cpu = cs.has_cpu;
-  out->user_ns = cs.cpu_user_ns;
-  out->system_ns = cs.cpu_system_ns;
-  out->total_ns = cs.cpu_total_ns;
-  out->has_throttling = cs.has_throttling;
-  out->throttled_periods = cs.throttled_periods;
-  out->throttled_time_ns = cs.throttled_time_ns;
-  return 0;
-}
-
 /* One sample: the task's cgroups, /proc of the local process group (no
  * cgroup, or it is already gone), or the daemon's figures for a
  * daemon-mode task (GetExecutionStatus). */
@@ -84,22 +56,27 @@ static void take_sample(const task *t, pid_t pgid, sample *out) {
   if (t->remote) {
     uint64_t user_ns = 0, system_ns = 0, rss = 0;
     if (daemon_task_usage((task *)t, &user_ns, &system_ns, &rss) == 0) {
-      out->user_ns = user_ns;
-      out->system_ns = system_ns;
-      out->total_ns = user_ns + system_ns;
-      out->has_cpu = 1;
-      out->rss = rss;
+      out->f.cpu_user_ns = user_ns;
+      out->f.cpu_system_ns = system_ns;
+      out->f.cpu_total_ns = user_ns + system_ns;
+      out->f.has_cpu = 1;
+      out->f.rss = rss;
     }
     return;
   }
-  if (t->limits && sample_cgroup(t->limits, out) == 0) return;
+  if (t->limits && cgroup_read_stats(&t->limits->set, &out->f) == 0) {
+    out->from_cgroup = 1;
+    return;
+  }
+  /* cgroup_read_stats may have filled part of it before failing. */
+  memset(&out->f, 0, sizeof out->f);
   proc_sample ps;
   if (stats_sample_group(pgid, &ps) == 0) {
-    out->user_ns = ticks_to_ns(ps.user_ticks);
-    out->system_ns = ticks_to_ns(ps.system_ticks);
-    out->total_ns = out->user_ns + out->system_ns;
-    out->has_cpu = 1;
-    out->rss = ps.rss_bytes;
+    out->f.cpu_user_ns = ticks_to_ns(ps.user_ticks);
+    out->f.cpu_system_ns = ticks_to_ns(ps.system_ticks);
+    out->f.cpu_total_ns = out->f.cpu_user_ns + out->f.cpu_system_ns;
+    out->f.has_cpu = 1;
+    out->f.rss = ps.rss_bytes;
   }
 }
 
@@ -110,7 +87,8 @@ static double percent(uint64_t prev_ns, uint64_t cur_ns, int64_t wall_ns) {
   return (double)(cur_ns - prev_ns) / (double)wall_ns * 100.0;
 }
 
-static void send_sample(stats_stream *s, const sample *prev, const sample *cur) {
+static void send_sample(stats_stream *s, const sample *prev_sample, const sample *cur_sample) {
+  const cgroup_stats *prev = &prev_sample->f, *cur = &cur_sample->f;
   DP(TaskStatsResponse) rep = DP_INIT(TASK_STATS_RESPONSE);
   DP(TaskStats) stats = DP_INIT(TASK_STATS);
   DP(TaskResourceUsage) usage = DP_INIT(TASK_RESOURCE_USAGE);
@@ -125,10 +103,10 @@ static void send_sample(stats_stream *s, const sample *prev, const sample *cur) 
 
   size_t nc = 0;
   if (cur->has_cpu) {
-    int64_t wall = cur->at_ns - prev->at_ns;
-    cpu.user_mode = percent(prev->user_ns, cur->user_ns, wall);
-    cpu.system_mode = percent(prev->system_ns, cur->system_ns, wall);
-    cpu.percent = percent(prev->total_ns, cur->total_ns, wall);
+    int64_t wall = cur_sample->at_ns - prev_sample->at_ns;
+    cpu.user_mode = percent(prev->cpu_user_ns, cur->cpu_user_ns, wall);
+    cpu.system_mode = percent(prev->cpu_system_ns, cur->cpu_system_ns, wall);
+    cpu.percent = percent(prev->cpu_total_ns, cur->cpu_total_ns, wall);
     cpu_fields[nc++] = DP_ENUM(CPUUSAGE__FIELDS__USER_MODE);
     cpu_fields[nc++] = DP_ENUM(CPUUSAGE__FIELDS__SYSTEM_MODE);
     cpu_fields[nc++] = DP_ENUM(CPUUSAGE__FIELDS__PERCENT);
@@ -149,7 +127,7 @@ static void send_sample(stats_stream *s, const sample *prev, const sample *cur) 
   size_t nm = 0;
   mem.rss = cur->rss;
   mem_fields[nm++] = DP_ENUM(MEMORY_USAGE__FIELDS__RSS);
-  if (cur->from_cgroup) {
+  if (cur_sample->from_cgroup) {
     mem.cache = cur->cache;
     mem.usage = cur->usage;
     mem_fields[nm++] = DP_ENUM(MEMORY_USAGE__FIELDS__CACHE);

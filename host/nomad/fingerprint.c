@@ -5,8 +5,8 @@
 #include "nomad_pb.h"
 #include "plugin.h"
 #include "task_events.h"
-#include "task_limits.h"
 
+#include "cgroup.h"
 #include "log.h"
 
 #include <errno.h>
@@ -147,7 +147,7 @@ static void build_fingerprint(plugin *p, fp_build *b) {
   /* Whether local tasks' memory and CPU limits are enforced, and if not
    * why (e.g. the agent does not run as root). */
   const char *cgroups_why;
-  cgroup_mode cgroups = task_limits_host_mode(&cgroups_why);
+  cgroup_mode cgroups = cgroup_host_mode(&cgroups_why);
   add_attr(b, "driver.elide.cgroups", cgroup_mode_name(cgroups));
   if (cgroups == CGROUP_NONE) {
     char why[256];

@@ -3,6 +3,7 @@
 
 #include "duration.h"
 #include "signals.h"
+#include "strv.h"
 #include "task_schema.h"
 
 #include <errno.h>
@@ -45,15 +46,12 @@ void task_request_free(task_request *r) {
   if (r->values) cty_values_free(r->values, r->schema->nfields);
   free(r->values);
   free(r->options);
-  for (size_t i = 0; r->option_texts && r->option_texts[i]; i++) free(r->option_texts[i]);
-  free(r->option_texts);
+  strv_free(r->option_texts);
   free(r->language);
   free(r->script);
   free(r->code);
-  for (char **a = r->args; a && *a; a++) free(*a);
-  free(r->args);
-  for (char **e = r->envp; e && *e; e++) free(*e);
-  free(r->envp);
+  strv_free(r->args);
+  strv_free(r->envp);
   free(r->groups);
   memset(r, 0, sizeof *r);
 }

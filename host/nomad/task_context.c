@@ -1,40 +1,26 @@
 /* task_context filling (see task_context.h). */
 #include "task_context.h"
 
+#include "strv.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char **copy_strv(char *const *v) {
-  size_t n = 0;
-  while (v && v[n]) n++;
-  char **out = calloc(n + 1, sizeof *out);
-  if (!out) return NULL;
-  for (size_t i = 0; i < n; i++) {
-    if (!(out[i] = strdup(v[i]))) {
-      for (size_t j = 0; j < i; j++) free(out[j]);
-      free(out);
-      return NULL;
-    }
-  }
-  return out;
-}
 
 int task_context_from_request(task_context *c, const task_request *tr, char *err, size_t errlen) {
   if (strlen(tr->task_dir) >= sizeof c->cwd) {
     snprintf(err, errlen, "task directory %s is too long", tr->task_dir);
     return -ENAMETOOLONG;
   }
-  char **envp = copy_strv(tr->envp);
+  char **envp = strv_copy((const char *const *)tr->envp);
   gid_t *groups = NULL;
   if (envp && tr->set_user && tr->ngroups) {
     groups = malloc(tr->ngroups * sizeof *groups);
     if (groups) memcpy(groups, tr->groups, tr->ngroups * sizeof *groups);
   }
   if (!envp || (tr->set_user && tr->ngroups && !groups)) {
-    for (char **e = envp; e && *e; e++) free(*e);
-    free(envp);
+    strv_free(envp);
     snprintf(err, errlen, "out of memory keeping the task's exec context");
     return -ENOMEM;
   }

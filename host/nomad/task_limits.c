@@ -6,32 +6,16 @@
 #include "log.h"
 #include "nomad_pb.h"
 #include "plugin.h"
+#include "strv.h"
 #include "tasks.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static pthread_once_t mode_once = PTHREAD_ONCE_INIT;
-static cgroup_mode host_mode;
-static char host_why[512];
-
-static void detect_mode(void) {
-  cgroup_detect(CGROUP_DEFAULT_ROOT, CGROUP_DEFAULT_MOUNTINFO, geteuid(), &host_mode, host_why,
-                sizeof host_why);
-  log_msg(LOG_INFO, "cgroups", "mode", cgroup_mode_name(host_mode), "reason", host_why, NULL);
-}
-
-cgroup_mode task_limits_host_mode(const char **why) {
-  pthread_once(&mode_once, detect_mode);
-  if (why) *why = host_why;
-  return host_mode;
-}
 
 int task_limits_from_config(const NomadTaskConfig *cfg, int apply, task_limits **out, char *err,
                             size_t errlen) {
@@ -39,7 +23,7 @@ int task_limits_from_config(const NomadTaskConfig *cfg, int apply, task_limits *
   const DP(Resources) *res = cfg->resources;
   const DP(LinuxResources) *lr = res ? res->linux_resources : NULL;
   if (!lr || !lr->cpuset_cgroup || !lr->cpuset_cgroup[0]) return 0;
-  cgroup_mode mode = task_limits_host_mode(NULL);
+  cgroup_mode mode = cgroup_host_mode(NULL);
   if (mode == CGROUP_NONE) return 0;
   task_limits *l = calloc(1, sizeof *l);
   if (!l) {
@@ -96,20 +80,7 @@ void task_limits_spawn_context(const task_limits *l, const NomadTaskConfig *cfg,
   }
 }
 
-char **task_limits_dir_list(const task_limits *l) {
-  if (!l) return NULL;
-  size_t n = 0;
-  while (l->dirs[n]) n++;
-  char **v = calloc(n + 1, sizeof *v);
-  for (size_t i = 0; v && i < n; i++) {
-    if (!(v[i] = strdup(l->dirs[i]))) {
-      for (size_t k = 0; k < i; k++) free(v[k]);
-      free(v);
-      return NULL;
-    }
-  }
-  return v;
-}
+char **task_limits_dir_list(const task_limits *l) { return l ? strv_copy(l->dirs) : NULL; }
 
 void task_limits_destroy(task_limits *l, const char *task_id) {
   if (!l) return;

@@ -28,10 +28,6 @@ typedef struct task_limits {
   const char *dirs[CGROUP_MAX_DIRS + 1]; /* into set; NULL-terminated */
 } task_limits;
 
-/* The host's cgroup mode, detected once per process; *why says why it is
- * CGROUP_NONE ("" otherwise). Thread-safe. */
-cgroup_mode task_limits_host_mode(const char **why);
-
 /* The task's cgroups from cfg->resources. *out is NULL (and 0 returned)
  * when there are none to use: no linux_resources or an empty cpuset_cgroup,
  * or no cgroups on this host (the task then runs as before, limits not

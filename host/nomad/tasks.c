@@ -1,6 +1,7 @@
 /* Task table and per-task exit state (see tasks.h). */
 #include "tasks.h"
 
+#include "strv.h"
 #include "task_limits.h"
 
 #include "nomad/driver.pb-c.h"
@@ -35,15 +36,9 @@ task *task_new(const char *id, const char *name, const char *alloc_id, const cha
   return t;
 }
 
-static void free_strv(char **v) {
-  if (!v) return;
-  for (char **p = v; *p; p++) free(*p);
-  free(v);
-}
-
 void task_context_free(task_context *c) {
-  free_strv(c->envp);
-  free_strv(c->cgroup_dirs);
+  strv_free(c->envp);
+  strv_free(c->cgroup_dirs);
   free(c->groups);
   memset(c, 0, sizeof *c);
 }

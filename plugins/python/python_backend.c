@@ -3,6 +3,7 @@
  * host's supervisor. Exports only the module entry symbol. */
 #include "elide_module.h"
 #include "host_passthrough.h"
+#include "repl_command.h"
 #include "runtime_probe.h"
 
 #include <errno.h>
@@ -86,19 +87,7 @@ static int py_execute(void *state, const elide_task *task, void *task_ctx, elide
 static int py_repl(void *state, const elide_task *task, const char **argv, size_t cap, char *err,
                    size_t errlen) {
   py_state *st = state;
-  size_t n = 0;
-  if (cap < 3) goto too_many;
-  argv[n++] = st->runtime;
-  argv[n++] = "-i";
-  for (const char *const *a = task->args; a && *a; a++) {
-    if (n + 1 >= cap) goto too_many;
-    argv[n++] = *a;
-  }
-  argv[n] = NULL;
-  return 0;
-too_many:
-  snprintf(err, errlen, "too many REPL arguments (at most %zu)", cap > 3 ? cap - 3 : 0);
-  return -ENOSPC;
+  return repl_command(st->runtime, "-i", task, argv, cap, err, errlen);
 }
 
 static const elide_module_ops py_ops = {

@@ -13,6 +13,7 @@
 # (the versions v1.22.0's go.mod itself requires). Its other directives that
 # only the main module may carry (the exclude block) are carried over too.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/go_build.sh"
 
 pin=${CONSUL_PIN:-v1.22.0}
 case "$pin" in
@@ -40,10 +41,7 @@ esac
 
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/nomad-driver-elide/consul/$pin
 bin=$cache/consul
-if [ -x "$bin" ] && "$bin" version >/dev/null 2>&1; then
-  echo "$bin"
-  exit 0
-fi
+exit_if_cached "$bin"
 
 mkdir -p "$cache/src"
 cd "$cache/src"
@@ -67,19 +65,9 @@ exclude (
 )
 MOD
 printf '%s\n' "$pinned_sums" > go.sum
-export GOFLAGS=-mod=mod GOTOOLCHAIN=local
 # The checksum database reachable here (sum.golang.org through the proxy)
 # answers 404 for three submodule tags: they skip it and are checked
 # against the hashes pinned above (in go.sum) instead; a download that
 # differs fails the build ("SECURITY ERROR").
 export GONOSUMDB=$nosumdb
-echo "build-consul.sh: resolving Consul $pin through the Go module proxy" >&2
-if ! go mod download github.com/hashicorp/consul >&2; then
-  echo "build-consul.sh: cannot download github.com/hashicorp/consul@$consul_version" >&2
-  exit 1
-fi
-echo "build-consul.sh: building Consul $pin (first build takes several minutes)" >&2
-go build -trimpath -o "$bin.tmp" github.com/hashicorp/consul >&2
-mv "$bin.tmp" "$bin"
-"$bin" version >&2
-echo "$bin"
+build_and_exit build-consul.sh Consul "$pin" github.com/hashicorp/consul "$consul_version" "$bin"

@@ -14,6 +14,7 @@
 # under its own tag, v1.11.3, which DESIGN.md names as the second target line.
 # Set NOMAD_PIN=v2.0.5 to try the 2.0.5 commit where the proxy serves it.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/go_build.sh"
 
 pin=${NOMAD_PIN:-v1.11.3}
 case "$pin" in
@@ -37,10 +38,7 @@ esac
 
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/nomad-driver-elide/nomad/$pin
 bin=$cache/nomad
-if [ -x "$bin" ] && "$bin" version >/dev/null 2>&1; then
-  echo "$bin"
-  exit 0
-fi
+exit_if_cached "$bin"
 
 mkdir -p "$cache/src"
 cd "$cache/src"
@@ -62,14 +60,4 @@ replace (
 )
 MOD
 rm -f go.sum
-export GOFLAGS=-mod=mod GOTOOLCHAIN=local
-echo "build-nomad.sh: resolving Nomad $pin through the Go module proxy" >&2
-if ! go mod download github.com/hashicorp/nomad >&2; then
-  echo "build-nomad.sh: cannot download github.com/hashicorp/nomad@$nomad_version" >&2
-  exit 1
-fi
-echo "build-nomad.sh: building Nomad $pin (first build takes several minutes)" >&2
-go build -trimpath -o "$bin.tmp" github.com/hashicorp/nomad >&2
-mv "$bin.tmp" "$bin"
-"$bin" version >&2
-echo "$bin"
+build_and_exit build-nomad.sh Nomad "$pin" github.com/hashicorp/nomad "$nomad_version" "$bin"

@@ -1,9 +1,10 @@
 """What the end-to-end suites (test_e2e_*.py) share: the pass/fail counters
 behind check() and the closing "N passed, N failed" line, running the tests
 on an agent (an exception is a failed check, the agent log's tail is printed
-when anything failed), the checks on a job the driver refuses, and that no
-process of the driver outlives its agent. Standard library only (runs under
-Debian's /usr/bin/python3). What is about one agent lives in nomad_agent.py."""
+when anything failed), job texts whose failures are seen once, the checks on
+a job the driver refuses, /proc readings of a process, and that no process of
+the driver outlives its agent. Standard library only (runs under Debian's
+/usr/bin/python3). What is about one agent lives in nomad_agent.py."""
 
 import json
 import os
@@ -99,7 +100,41 @@ def run_tests(agent, tests, started="agent started", print_log_path=True):
     return results
 
 
-# -- checks shared by the suites -------------------------------------------
+# -- job texts -------------------------------------------------------------
+def hcl_string(s):
+    """An HCL quoted string (JSON escaping is valid HCL, but ${ and %{ must
+    be escaped as $${ and %%{)."""
+    return json.dumps(s).replace("${", "$${").replace("%{", "%%{")
+
+
+ONE_SHOT_JOB = """
+job "%(job)s" {
+  type = "%(type)s"
+  group "%(group)s" {
+%(count)s    restart {
+      attempts = 0
+      mode     = "fail"
+    }
+    reschedule {
+      attempts  = 0
+      unlimited = false
+    }
+%(tasks)s
+  }
+}
+"""
+
+
+def one_shot_job(job, tasks, group="g", job_type="batch", count=None):
+    """The text of job `job` (of type `job_type`) with one group, `group`
+    (`count` instances), holding the task blocks `tasks` (HCL, indented for
+    a group). The group neither restarts nor reschedules a failed task, so
+    a test sees every failure once, as it happened."""
+    return ONE_SHOT_JOB % {"job": job, "type": job_type, "group": group,
+                           "count": "    count = %d\n" % count if count is not None else "",
+                           "tasks": tasks.strip("\n")}
+
+
 def write_job(agent, name, text):
     """Writes a job only the tests use into the agent's directory; its path."""
     path = os.path.join(agent.dir, name)
@@ -108,25 +143,13 @@ def write_job(agent, name, text):
     return path
 
 
-REFUSED_JOB = """
-job "{job}" {{
-  type = "batch"
-  group "bad" {{
-    restart {{
-      attempts = 0
-    }}
-    reschedule {{
-      attempts  = 0
-      unlimited = false
-    }}
-    task "bad" {{
+REFUSED_TASK = """
+    task "bad" {
       driver = "elide"
-      config {{
-{config}
-      }}
-    }}
-  }}
-}}
+      config {
+%s
+      }
+    }
 """
 
 
@@ -135,10 +158,12 @@ def refused_job(job, **config):
     neither restarts nor reschedules and has the string fields `config`
     (in that order): for jobs the driver must refuse (see check_refused)."""
     width = max(len(k) for k in config)
-    return REFUSED_JOB.format(job=job, config="\n".join(
-        "        %s = %s" % (k.ljust(width), json.dumps(v)) for k, v in config.items()))
+    return one_shot_job(job, REFUSED_TASK % "\n".join(
+        "        %s = %s" % (k.ljust(width), json.dumps(v)) for k, v in config.items()),
+        group="bad")
 
 
+# -- checks shared by the suites -------------------------------------------
 def check_exit_code(agent, alloc, code, label=""):
     """Checks that `nomad alloc status` shows the task's exit code."""
     check("Exit Code: %d" % code in agent.alloc_status(alloc["ID"]),
@@ -163,6 +188,30 @@ def check_refused(agent, path, label, needle, named=None, status=True, task="bad
         check(needle in agent.alloc_status(alloc["ID"]),
               "%s: alloc status shows the reason" % label)
     return alloc, events
+
+
+# -- processes -------------------------------------------------------------
+def _stat_fields(pid):
+    """/proc/<pid>/stat's fields after the command name (state first); the
+    name may hold spaces and parentheses, so they start after the last ")"."""
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def ppid_of(pid):
+    """pid's parent, or None once it is gone."""
+    try:
+        return int(_stat_fields(pid)[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def pid_running(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        return _stat_fields(pid)[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
 
 
 # -- nothing left behind ---------------------------------------------------

@@ -1,9 +1,12 @@
 """End-to-end tests of daemon mode: python tasks run by elide-execd on behalf
 of nomad-driver-elide on a real Nomad dev agent built from the pinned Nomad
-Go module. Covers a plain job, a kill -9 of the plugin mid-stream, a restart
-of the daemon mid-stream (SIGTERM and SIGKILL), the fingerprint while the
-daemon is down, and that nothing is left behind. Log bytes are compared
-exactly (no duplicated, no missing bytes).
+Go module. Covers a plain job, `nomad alloc exec` into python tasks in the
+daemon (without and with a TTY, their env, directory, user and cgroups, the
+python REPL: test_e2e_exec.py's checks, run by the daemon here), a kill -9
+of the plugin mid-stream, a restart of the daemon mid-stream (SIGTERM and
+SIGKILL) with exec working afterwards, the fingerprint while the daemon is
+down, and that nothing is left behind. Log bytes are compared exactly (no
+duplicated, no missing bytes).
 
 Usage: test_e2e_daemon.py <nomad-driver-elide binary> <elide-execd binary>
 Fails (never skips) when Nomad cannot be built or the agent cannot start.
@@ -21,6 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_util  # noqa: E402
+import test_e2e_exec as exec_e2e  # noqa: E402
 from e2e_util import (attempt, check, check_exit_code, check_nothing_left,  # noqa: E402
                       finish, new_agent, nomad_binary, our_processes, usage_ok, write_job)
 
@@ -332,6 +336,39 @@ def daemon_restart(agent, execd, sig, name):
                        "unix:" + execd.sock)
 
 
+def exec_parent_is(agent, alloc_id, task, pid):
+    """The ppid of a command `nomad alloc exec` runs in the task."""
+    code, out, err = exec_e2e.alloc_exec(agent, alloc_id, task,
+                                         ["/bin/sh", "-c", "cat /proc/$$/stat"])
+    got = int(out.rsplit(b") ", 1)[1].split()[1]) if code == 0 and b") " in out else None
+    return got == pid, got
+
+
+def test_exec(agent, execd):
+    """test_e2e_exec.py's checks on the same job, its python tasks (py,
+    nobody) in the daemon, where ExecInExecution runs the commands (the js
+    task stays local: only python is in daemon mode here)."""
+    def runs_in_daemon(agent, alloc):
+        for task in ("py", "nobody"):
+            ok, got = exec_parent_is(agent, alloc["ID"], task, execd.proc.pid)
+            check(ok, "exec in %s: the command is a child of elide-execd %d (got %s)"
+                  % (task, execd.proc.pid, got))
+
+    def after_daemon_restart(agent, alloc):
+        rc = execd.stop(signal.SIGKILL)
+        check(rc is not None, "exec after a daemon kill -9: the daemon died")
+        execd.start()
+        ok, got = exec_parent_is(agent, alloc["ID"], "py", execd.proc.pid)
+        check(ok, "exec after a daemon kill -9: run by the new daemon (got %s)" % got)
+        exec_e2e.test_context(agent, alloc)
+        code, out, err = exec_e2e.alloc_exec(agent, alloc["ID"], "nobody", ["id", "-un"])
+        check(code == 0 and out == b"nobody\n",
+              "exec after a daemon kill -9: as the task's user (%d %r %r)" % (code, out, err))
+
+    exec_e2e.run_exec_job(agent, "daemon-exec",
+                          (runs_in_daemon,) + exec_e2e.EXEC_CHECKS + (after_daemon_restart,))
+
+
 def test_unreachable(agent, execd):
     label = "daemon stopped"
     rc = execd.stop(signal.SIGTERM)
@@ -398,6 +435,7 @@ def main():
             agent.start()
             tests = [("test_fingerprint raised", test_fingerprint, agent),
                      ("test_hello raised", test_hello, agent, execd),
+                     ("test_exec raised", test_exec, agent, execd),
                      ("test_plugin_kill9 raised", test_plugin_kill9, agent),
                      ("daemon SIGTERM restart raised", daemon_restart, agent, execd,
                       signal.SIGTERM, "SIGTERM"),

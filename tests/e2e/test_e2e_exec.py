@@ -21,25 +21,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_util import (check, check_nothing_left, finish, new_agent, nomad_binary,  # noqa: E402
-                      run_tests, usage_ok, write_job)
+                      one_shot_job, run_tests, usage_ok, write_job)
 
 # Each python task leaves its pid in its directory, so the test can read
 # the task's own /proc entries and compare.
 PY_FOREVER = ("import os, time\\nopen('task.pid', 'w').write(str(os.getpid()))\\n"
               "while True: time.sleep(1)\\n")
 
-EXEC_JOB = """
-job "exec-target" {
-  type = "service"
-  group "g" {
-    restart {
-      attempts = 0
-      mode     = "fail"
-    }
-    reschedule {
-      attempts  = 0
-      unlimited = false
-    }
+EXEC_TASKS = """
     task "py" {
       driver = "elide"
       env {
@@ -66,8 +55,6 @@ job "exec-target" {
         code     = "setInterval(() => {}, 1000)"
       }
     }
-  }
-}
 """ % {"py": PY_FOREVER}
 
 
@@ -289,15 +276,21 @@ def test_repl(agent, alloc):
     check(code == 0 and b"42\n" in out, "python REPL without a tty (%d %r)" % (code, out))
 
 
-def test_exec(agent, plugin_binary):
+EXEC_CHECKS = (test_no_tty, test_context, test_tty, test_repl)
+
+
+def run_exec_job(agent, name, checks=EXEC_CHECKS):
+    """Runs the py/nobody/js job `name` and every check(agent, alloc) on it
+    (test_e2e_daemon.py runs the same checks with python in the daemon)."""
     # The nobody task must be able to reach its directory under the agent's
     # private (0700) temp dir.
     os.chmod(agent.dir, 0o711)
     os.chmod(os.path.join(agent.dir, "data"), 0o711)
-    path = write_job(agent, "exec-target.nomad.hcl", EXEC_JOB)
+    path = write_job(agent, name + ".nomad.hcl",
+                     one_shot_job(name, EXEC_TASKS, job_type="service"))
     job = agent.run_job(path)
     alloc = wait_running(agent, job, ("py", "nobody", "js"))
-    for fn in (test_no_tty, test_context, test_tty, test_repl):
+    for fn in checks:
         try:
             fn(agent, alloc)
         except Exception:  # one group failing must not hide the others
@@ -305,7 +298,11 @@ def test_exec(agent, plugin_binary):
             traceback.print_exc()
             check(False, "%s raised" % fn.__name__)
     took, _ = agent.stop_job(job)
-    check(took is not None, "the job stops")
+    check(took is not None, "%s: the job stops" % name)
+
+
+def test_exec(agent, plugin_binary):
+    run_exec_job(agent, "exec-target")
 
 
 def main():

@@ -13,24 +13,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_util import (EXAMPLES, check, check_exit_code, check_nothing_left,  # noqa: E402
-                      check_refused, finish, new_agent, nomad_binary, refused_job, run_tests,
-                      usage_ok, write_job)
+                      check_refused, finish, new_agent, nomad_binary, one_shot_job, refused_job,
+                      run_tests, usage_ok, write_job)
 
 NODE = "/usr/bin/node"
 
 # Jobs that only make sense as tests are written into the agent's directory.
-FAIL_JOB = """
-job "js-fail" {
-  type = "batch"
-  group "fail" {
-    restart {
-      attempts = 0
-      mode     = "fail"
-    }
-    reschedule {
-      attempts  = 0
-      unlimited = false
-    }
+FAIL_JOB = one_shot_job("js-fail", """
     task "fail" {
       driver = "elide"
       config {
@@ -38,9 +27,7 @@ job "js-fail" {
         code     = "console.error('giving up'); process.exit(3)"
       }
     }
-  }
-}
-"""
+""", group="fail")
 
 BAD_MODULE_TYPE_JOB = refused_job("js-bad-module-type", language="js", js_module_type="x",
                                   code="require('fs').writeFileSync('ran', 'x')")

@@ -26,7 +26,6 @@ Usage: test_e2e_lifecycle.py <nomad-driver-elide binary>
 Fails (never skips) when Nomad cannot be built or the agent cannot start.
 Prints one line per check and a closing "N passed, N failed"."""
 
-import json
 import os
 import re
 import shutil
@@ -36,8 +35,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_util import (check, check_nothing_left, finish, new_agent,  # noqa: E402
-                      nomad_binary, our_processes, run_tests, usage_ok, write_job)
+from e2e_util import (check, check_nothing_left, finish, hcl_string, new_agent,  # noqa: E402
+                      nomad_binary, one_shot_job, our_processes, pid_running, ppid_of,
+                      run_tests, usage_ok, write_job)
 
 TASKS = 22
 DOWN_TASKS = range(0, 4)       # told to end while no plugin runs
@@ -59,19 +59,7 @@ print("task %02d end after %d lines" % (i, n), flush=True)
 sys.exit(10 + i)
 """
 
-SURVIVORS_JOB = """
-job "survivors" {{
-  type = "batch"
-  group "g" {{
-    count = {count}
-    restart {{
-      attempts = 0
-      mode     = "fail"
-    }}
-    reschedule {{
-      attempts  = 0
-      unlimited = false
-    }}
+SURVIVORS_TASK = """
     task "count" {{
       driver = "elide"
       config {{
@@ -86,8 +74,6 @@ job "survivors" {{
         memory = 64
       }}
     }}
-  }}
-}}
 """
 
 HYGIENE_CODE = r"""
@@ -97,18 +83,7 @@ for k in ("LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "GLIBC_TUNABLES", "KEEP_M
     print("env", k, os.environ.get(k))
 """
 
-HYGIENE_JOB = """
-job "hygiene" {{
-  type = "batch"
-  group "g" {{
-    restart {{
-      attempts = 0
-      mode     = "fail"
-    }}
-    reschedule {{
-      attempts  = 0
-      unlimited = false
-    }}
+HYGIENE_TASK = """
     task "look" {{
       driver = "elide"
       config {{
@@ -123,34 +98,10 @@ job "hygiene" {{
         KEEP_ME         = "kept"
       }}
     }}
-  }}
-}}
 """
 
 
-def hcl_string(s):
-    """An HCL quoted string (JSON escaping, with ${ and %{ escaped)."""
-    return json.dumps(s).replace("${", "$${").replace("%{", "%%{")
-
-
 # -- processes -------------------------------------------------------------
-def ppid_of(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def running(pid):
-    """True while pid exists and is not a zombie."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return False
-
-
 def environ_of(pid):
     try:
         with open("/proc/%d/environ" % pid, "rb") as f:
@@ -318,8 +269,8 @@ def test_survival(agent):
 
 
 def survival(agent, s):
-    path = write_job(agent, "survivors.nomad.hcl", SURVIVORS_JOB.format(
-        count=TASKS, code=hcl_string(COUNT_CODE), end_dir=s.end_dir))
+    path = write_job(agent, "survivors.nomad.hcl", one_shot_job("survivors", SURVIVORS_TASK.format(
+        code=hcl_string(COUNT_CODE), end_dir=s.end_dir), count=TASKS))
     job = agent.run_job(path)
     s.wait_all_running(job)
     s.find_processes()
@@ -342,16 +293,16 @@ def survival(agent, s):
         s.end(DOWN_TASKS)
         down = [s.procs[i] for i in DOWN_TASKS if i in s.procs]
         deadline = time.time() + 3
-        while time.time() < deadline and any(running(m) or running(t) for m, t in down):
+        while time.time() < deadline and any(pid_running(m) or pid_running(t) for m, t in down):
             time.sleep(0.05)
         ended_at = time.time()
-        check(not any(running(m) or running(t) for m, t in down),
+        check(not any(pid_running(m) or pid_running(t) for m, t in down),
               "survival: the %d tasks told to end did, monitors too, %.1f s after the kill" %
               (len(down), ended_at - killed_at))
         none_yet = our_processes(agent.plugin_binary, helpers=())
         check(not none_yet, "survival: no plugin process existed when they ended (%s)" % none_yet)
         alive = [i for i in RUNNING_TASKS if i in s.procs and
-                 running(s.procs[i][0]) and running(s.procs[i][1])]
+                 pid_running(s.procs[i][0]) and pid_running(s.procs[i][1])]
         check(len(alive) == len(RUNNING_TASKS),
               "survival: all %d other tasks and their monitors run on without a plugin (%d)" %
               (len(RUNNING_TASKS), len(alive)))
@@ -387,7 +338,7 @@ def survival(agent, s):
     check(all(v == "running" for v in statuses.values()),
           "survival: the %d running tasks' allocs are still running after the recovery (%s)" %
           (len(RUNNING_TASKS), sorted(set(statuses.values()))))
-    same = [i for i in RUNNING_TASKS if running(s.procs[i][1])]
+    same = [i for i in RUNNING_TASKS if pid_running(s.procs[i][1])]
     check(len(same) == len(RUNNING_TASKS),
           "survival: the same task processes run after the recovery (%d)" % len(same))
 
@@ -462,7 +413,8 @@ def survival(agent, s):
 
 # -- events and hygiene -----------------------------------------------------
 def test_start_event_and_hygiene(agent):
-    path = write_job(agent, "hygiene.nomad.hcl", HYGIENE_JOB.format(code=hcl_string(HYGIENE_CODE)))
+    path = write_job(agent, "hygiene.nomad.hcl",
+                     one_shot_job("hygiene", HYGIENE_TASK.format(code=hcl_string(HYGIENE_CODE))))
     job = agent.run_job(path)
     alloc = agent.wait_alloc(job, ("complete", "failed"))
     check(alloc["ClientStatus"] == "complete", "hygiene: the job completes")

@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_util import (check, check_exit_code, check_nothing_left, finish,  # noqa: E402
-                      new_agent, nomad_binary, run_tests, usage_ok, write_job)
+                      new_agent, nomad_binary, one_shot_job, run_tests, usage_ok, write_job)
 
 CGROOT = "/sys/fs/cgroup"
 
@@ -44,17 +44,7 @@ job "{job}" {{
 }}
 """
 
-OOM_JOB = """
-job "oom" {
-  type = "batch"
-  group "g" {
-    restart {
-      attempts = 0
-    }
-    reschedule {
-      attempts  = 0
-      unlimited = false
-    }
+OOM_JOB = one_shot_job("oom", """
     task "hog" {
       driver = "elide"
       config {
@@ -65,21 +55,9 @@ job "oom" {
         memory = 32
       }
     }
-  }
-}
-"""
+""")
 
-TIMEOUT_JOB = """
-job "slow" {
-  type = "batch"
-  group "g" {
-    restart {
-      attempts = 0
-    }
-    reschedule {
-      attempts  = 0
-      unlimited = false
-    }
+TIMEOUT_JOB = one_shot_job("slow", """
     task "slow" {
       driver = "elide"
       config {
@@ -88,9 +66,7 @@ job "slow" {
         timeout  = "2s"
       }
     }
-  }
-}
-"""
+""")
 
 
 def mode_of(agent):

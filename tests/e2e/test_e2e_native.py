@@ -18,8 +18,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_util import (EXAMPLES, HELPERS, check, check_exit_code, check_nothing_left,  # noqa: E402
-                      check_refused, finish, helper_path, new_agent, nomad_binary, run_tests,
-                      usage_ok)
+                      check_refused, finish, helper_path, new_agent, nomad_binary, one_shot_job,
+                      run_tests, usage_ok)
 
 
 def runner_path(plugin_binary):
@@ -62,22 +62,6 @@ TASK = """
     }
 """
 
-JOB = """
-job "@JOB@" {
-  type = "batch"
-  group "g" {
-    restart {
-      attempts = 0
-      mode     = "fail"
-    }
-    reschedule {
-      attempts  = 0
-      unlimited = false
-    }
-@TASKS@
-  }
-}
-"""
 
 
 def make_job(agent, job, tasks):
@@ -91,7 +75,7 @@ def make_job(agent, job, tasks):
                  .replace("@ARGS@", ", ".join('"%s"' % a for a in args)))
     path = os.path.join(agent.dir, job + ".nomad.hcl")
     with open(path, "w") as f:
-        f.write(JOB.replace("@JOB@", job).replace("@TASKS@", text))
+        f.write(one_shot_job(job, text))
     return path
 
 

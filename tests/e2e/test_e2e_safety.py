@@ -16,23 +16,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_util import (check, check_nothing_left, check_refused, finish,  # noqa: E402
-                      new_agent, nomad_binary, run_tests, usage_ok, write_job)
+                      new_agent, nomad_binary, one_shot_job, run_tests, usage_ok, write_job)
 
 WHOAMI = ("import os; print('ids', os.getuid(), os.geteuid(), os.getgid(), sorted(os.getgroups()));"
           " print('fds', sorted(int(f) for f in os.listdir('/proc/self/fd')))")
 
-JOB = """
-job "{job}" {{
-  type = "batch"
-  group "{group}" {{
-    restart {{
-      attempts = 0
-      mode     = "fail"
-    }}
-    reschedule {{
-      attempts  = 0
-      unlimited = false
-    }}
+TASK = """
     task "{task}" {{
       driver = "elide"
 {user}      config {{
@@ -40,14 +29,13 @@ job "{job}" {{
         code     = {code}
       }}
     }}
-  }}
-}}
 """
 
 
 def job_text(job, task, user=None, group="bad"):
     line = '      user   = "%s"\n' % user if user else ""
-    return JOB.format(job=job, group=group, task=task, user=line, code=json.dumps(WHOAMI))
+    return one_shot_job(job, TASK.format(task=task, user=line, code=json.dumps(WHOAMI)),
+                        group=group)
 
 
 def test_no_user_refused(agent):

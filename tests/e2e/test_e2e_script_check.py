@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_util import (check, check_nothing_left, finish, new_agent,  # noqa: E402
-                      nomad_binary, run_tests, usage_ok, write_job)
+                      nomad_binary, pid_running, run_tests, usage_ok, write_job)
 from nomad_agent import build_consul  # noqa: E402
 
 SERVICE = "elide-script-checks"
@@ -113,14 +113,6 @@ job "script-checks" {{
 """
 
 
-def running(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return False
-
-
 def consul_checks(agent):
     """{check name: (status, output)} of the service's checks as the Consul
     agent holds them (its /v1/agent/checks: the catalog's /v1/health view
@@ -171,13 +163,13 @@ def test_script_checks(agent):
         with open(pids) if os.path.exists(pids) else open(os.devnull) as f:
             runs = [(int(p), int(t)) for p, t in (l.split() for l in f if l.strip())]
         old = [(p, t) for p, t in runs if now - t > CHECK_TIMEOUT_S + 3]
-        alive = [p for p, _ in old if running(p)]
+        alive = [p for p, _ in old if pid_running(p)]
         check(old and not alive, "the timed-out check's processes were killed: %d runs past "
               "their timeout, still running %s" % (len(old), alive))
         took, _ = agent.stop_job(job)
         check(took is not None, "the service job stops (%.2fs)" % (took or -1))
         time.sleep(1)
-        left = [p for p, _ in runs if running(p)]
+        left = [p for p, _ in runs if pid_running(p)]
         check(not left, "no check process left after the job stopped %s" % left)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -203,6 +203,30 @@ int api_execute(execd_proc *p, EP(ExecuteSnippetRequest) * req, const char *id,
   return st;
 }
 
+EP(GetExecutionStatusResponse) * api_status(execd_proc *p, const char *id) {
+  EP(GetExecutionStatusRequest) req = EP_INIT(GET_EXECUTION_STATUS_REQUEST);
+  req.execution_id = (char *)id;
+  ProtobufCMessage *rep = NULL;
+  if (api_call(p, API("GetExecutionStatus"), &req.base, &EP_DESC(get_execution_status_response),
+               &rep, NULL, 0) != 0) {
+    if (rep) protobuf_c_message_free_unpacked(rep, NULL);
+    return NULL;
+  }
+  return (EP(GetExecutionStatusResponse) *)rep;
+}
+
+int api_wait_stdout(execd_proc *p, const char *id, const char *needle, int timeout_ms) {
+  int64_t deadline = now_ms() + timeout_ms;
+  while (now_ms() < deadline) {
+    EP(GetExecutionStatusResponse) *st = api_status(p, id);
+    int found = st && strstr(st->stdout, needle);
+    if (st) protobuf_c_message_free_unpacked(&st->base, NULL);
+    if (found) return 1;
+    usleep(20000);
+  }
+  return 0;
+}
+
 EP(WaitExecutionResponse) * api_wait(execd_proc *p, const char *id, uint64_t timeout_ms) {
   EP(WaitExecutionRequest) req = EP_INIT(WAIT_EXECUTION_REQUEST);
   req.execution_id = (char *)id;

@@ -62,6 +62,13 @@ int api_execute(execd_proc *p, EP(ExecuteSnippetRequest) * req, const char *id,
                 const char *language, const char *code, EP(ExecuteSnippetResponse) * *rep,
                 char *details, size_t dlen);
 
+/* GetExecutionStatus; NULL on error (an unknown id included). */
+EP(GetExecutionStatusResponse) * api_status(execd_proc *p, const char *id);
+
+/* Polls GetExecutionStatus until the execution's stdout contains `needle`:
+ * 1, or 0 after timeout_ms. */
+int api_wait_stdout(execd_proc *p, const char *id, const char *needle, int timeout_ms);
+
 /* WaitExecution; NULL on error. */
 EP(WaitExecutionResponse) * api_wait(execd_proc *p, const char *id, uint64_t timeout_ms);
 

@@ -22,24 +22,33 @@ foreach(t test_execd_api test_execd_errors test_execd_restart)
 endforeach()
 
 # Resource limits in the daemon's own cgroups (root and cgroups needed).
-add_executable(test_execd_limits ${CMAKE_CURRENT_LIST_DIR}/test_execd_limits.c)
+add_executable(test_execd_limits ${CMAKE_CURRENT_LIST_DIR}/test_execd_limits.c
+  ${CMAKE_CURRENT_LIST_DIR}/../unit/cgroup_fixture.c)
 target_link_libraries(test_execd_limits PRIVATE execd_harness elide_exec elide_warnings)
 add_dependencies(test_execd_limits elide-execd elide-monitor elide_python)
 add_test(NAME integration.execd_limits COMMAND test_execd_limits)
 set_tests_properties(integration.execd_limits PROPERTIES TIMEOUT 300 LABELS "integration;execd")
 
-# The Python grpcio client (Debian's python3-grpcio under /usr/bin/python3),
-# with stubs generated from the proto by protoc + grpc_python_plugin.
+# The Python grpcio clients (Debian's python3-grpcio under /usr/bin/python3),
+# with stubs generated from the proto by protoc + grpc_python_plugin:
+# execd_python_client.py (the API at large) and test_execd_exec.py
+# (ExecInExecution: context, pipes and pty, REPL, refusals, cancel, bounded
+# memory, a daemon restart; root and cgroups).
 find_program(GRPC_PYTHON_PLUGIN grpc_python_plugin)
 find_program(PROTOC protoc)
 if(GRPC_PYTHON_PLUGIN AND PROTOC)
-  add_test(NAME integration.execd_python
-    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/execd_python_client.py
-      --daemon $<TARGET_FILE:elide-execd> --module-dir ${ELIDE_BUILD_MODULEDIR}
-      --proto-dir ${CMAKE_SOURCE_DIR}/proto --protoc ${PROTOC} --plugin ${GRPC_PYTHON_PLUGIN})
-  set_tests_properties(integration.execd_python PROPERTIES TIMEOUT 300
-    LABELS "integration;execd")
+  foreach(pair "execd_python:execd_python_client.py" "execd_exec:test_execd_exec.py")
+    string(REPLACE ":" ";" pair "${pair}")
+    list(GET pair 0 name)
+    list(GET pair 1 script)
+    add_test(NAME integration.${name}
+      COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/${script}
+        --daemon $<TARGET_FILE:elide-execd> --module-dir ${ELIDE_BUILD_MODULEDIR}
+        --proto-dir ${CMAKE_SOURCE_DIR}/proto --protoc ${PROTOC} --plugin ${GRPC_PYTHON_PLUGIN})
+    set_tests_properties(integration.${name} PROPERTIES TIMEOUT 300
+      LABELS "integration;execd")
+  endforeach()
 else()
   message(WARNING "protoc or grpc_python_plugin missing (tests/install-deps.sh installs "
-                  "protobuf-compiler-grpc): the Python client test of elide-execd is skipped")
+                  "protobuf-compiler-grpc): the Python client tests of elide-execd are skipped")
 endif()

@@ -1,6 +1,6 @@
 # Integration tests: the plugin binary driven over gRPC exactly as Nomad does.
-add_executable(test_plugin_lifecycle
-  ${CMAKE_CURRENT_LIST_DIR}/test_plugin_lifecycle.c ${CMAKE_CURRENT_LIST_DIR}/plugin_harness.c)
+add_executable(test_plugin_lifecycle ${CMAKE_CURRENT_LIST_DIR}/test_plugin_lifecycle.c
+  ${CMAKE_CURRENT_LIST_DIR}/task_helpers.c ${CMAKE_CURRENT_LIST_DIR}/plugin_harness.c)
 target_link_libraries(test_plugin_lifecycle PRIVATE elide_rpc elide_proto PkgConfig::MSGPACK
   elide_warnings)
 target_compile_definitions(test_plugin_lifecycle PRIVATE
@@ -66,25 +66,27 @@ endforeach()
 # Exec into running tasks (ExecTask, ExecTaskStreaming with and without a
 # TTY, the language REPL) over gRPC from a Python grpcio client whose stubs
 # are generated from proto/nomad at test time; the 1.0 ABI fixture module
-# (tests/abi) stands for a backend without a REPL.
+# (tests/abi) stands for a backend without a REPL. Every check runs for
+# local tasks and again for tasks in a real elide-execd (daemon mode, exec
+# proxied onto ExecInExecution, daemon restarts included).
 find_program(GRPC_PYTHON_PLUGIN grpc_python_plugin)
 find_program(PROTOC protoc)
 if(GRPC_PYTHON_PLUGIN AND PROTOC)
   add_test(NAME integration.plugin_exec
     COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_plugin_exec.py
       --plugin $<TARGET_FILE:nomad-driver-elide> --module-dir ${ELIDE_BUILD_MODULEDIR}
-      --fixture-module ${ABI_FIXTURE_DIR}/minor0.so
+      --fixture-module ${ABI_FIXTURE_DIR}/minor0.so --daemon $<TARGET_FILE:elide-execd>
       --proto-dir ${CMAKE_SOURCE_DIR}/proto --protoc ${PROTOC} --grpc-plugin ${GRPC_PYTHON_PLUGIN})
-  set_tests_properties(integration.plugin_exec PROPERTIES TIMEOUT 300 LABELS integration)
+  set_tests_properties(integration.plugin_exec PROPERTIES TIMEOUT 420 LABELS integration)
   # The same under valgrind: sessions, pumps and the fork path of the plugin
   # must not leak or touch bad memory (a report makes its exit status 99).
   if(ELIDE_VALGRIND AND VALGRIND)
     add_test(NAME integration.plugin_exec_valgrind
       COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_plugin_exec.py
         --plugin $<TARGET_FILE:nomad-driver-elide> --module-dir ${ELIDE_BUILD_MODULEDIR}
-        --fixture-module ${ABI_FIXTURE_DIR}/minor0.so
+        --fixture-module ${ABI_FIXTURE_DIR}/minor0.so --daemon $<TARGET_FILE:elide-execd>
         --proto-dir ${CMAKE_SOURCE_DIR}/proto --protoc ${PROTOC} --grpc-plugin ${GRPC_PYTHON_PLUGIN})
-    set_tests_properties(integration.plugin_exec_valgrind PROPERTIES TIMEOUT 600
+    set_tests_properties(integration.plugin_exec_valgrind PROPERTIES TIMEOUT 900
       LABELS "integration;valgrind"
       ENVIRONMENT "ELIDE_PLUGIN_WRAPPER=${VALGRIND} --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --suppressions=${CMAKE_CURRENT_LIST_DIR}/valgrind.supp")
   endif()

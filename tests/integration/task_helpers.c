@@ -58,8 +58,14 @@ grpc_status_code th_start(plugin_proc *p, fake_alloc *a, const char *id, const c
   return code;
 }
 
-uint8_t *th_python(const char *code, size_t *len) {
-  return task_config_msgpack("python", NULL, code, NULL, len);
+grpc_status_code th_start_python(plugin_proc *p, fake_alloc *a, const char *id, const char *name,
+                                 const char *code, const start_args *args, started_task *out,
+                                 char *details, size_t dlen) {
+  size_t len;
+  uint8_t *cfg = task_config_msgpack("python", NULL, code, NULL, &len);
+  grpc_status_code rc = th_start(p, a, id, name, cfg, len, args, out, details, dlen);
+  free(cfg);
+  return rc;
 }
 
 int th_wait(plugin_proc *p, const char *id, int *exit_code, int *signal, char *err,

@@ -35,8 +35,11 @@ grpc_status_code th_start(plugin_proc *p, fake_alloc *a, const char *id, const c
                           const uint8_t *cfg, size_t cfg_len, const start_args *args,
                           started_task *out, char *details, size_t dlen);
 
-/* Inline python code as a task config (the caller frees it). */
-uint8_t *th_python(const char *code, size_t *len);
+/* th_start of inline python `code` (a task config {language = "python",
+ * code}); args as for th_start. */
+grpc_status_code th_start_python(plugin_proc *p, fake_alloc *a, const char *id, const char *name,
+                                 const char *code, const start_args *args, started_task *out,
+                                 char *details, size_t dlen);
 
 /* WaitTask: 0 with the result (err = WaitTaskResponse.err), -1 on a failed
  * call (err then holds the status message). */

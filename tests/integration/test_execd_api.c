@@ -41,29 +41,11 @@ static const char *lines_code(int n) {
   return code;
 }
 
-static EP(GetExecutionStatusResponse) * status_of(const char *id) {
-  EP(GetExecutionStatusRequest) req = EP_INIT(GET_EXECUTION_STATUS_REQUEST);
-  req.execution_id = (char *)id;
-  ProtobufCMessage *rep = NULL;
-  if (api_call(&D, API("GetExecutionStatus"), &req.base,
-               &EP_DESC(get_execution_status_response), &rep, NULL, 0) != 0) {
-    free_msg(rep);
-    return NULL;
-  }
-  return (EP(GetExecutionStatusResponse) *)rep;
-}
+static EP(GetExecutionStatusResponse) * status_of(const char *id) { return api_status(&D, id); }
 
-/* Polls the status until stdout contains `needle` (10 s). */
+/* Polls the status until stdout contains `needle` (20 s). */
 static int wait_output(const char *id, const char *needle) {
-  int64_t deadline = now_ms() + 20000;
-  while (now_ms() < deadline) {
-    EP(GetExecutionStatusResponse) *st = status_of(id);
-    int found = st && strstr(st->stdout, needle);
-    free_msg(st);
-    if (found) return 1;
-    usleep(20000);
-  }
-  return 0;
+  return api_wait_stdout(&D, id, needle, 20000);
 }
 
 static int start(const char *id, const char *code) {

@@ -6,6 +6,7 @@
  * figures in GetExecutionStatus, the groups surviving a daemon restart and
  * removed with the execution, and refusals. Needs root and cgroups. */
 #include "../check.h"
+#include "../unit/cgroup_fixture.h"
 #include "cgroup.h"
 #include "execd_harness.h"
 
@@ -33,49 +34,10 @@ static void group_dir(const char *ctrl, const char *id, char *out, size_t outlen
     snprintf(out, outlen, "%s/%s/%s/%s", CGROUP_DEFAULT_ROOT, ctrl, parent, id);
 }
 
-static char *read_in(const char *dir, const char *file) {
-  char path[PATH_MAX + 64];
-  snprintf(path, sizeof path, "%s/%s", dir, file);
-  FILE *f = fopen(path, "re");
-  if (!f) return NULL;
-  char *buf = calloc(1, 4096);
-  size_t n = fread(buf, 1, 4095, f);
-  (void)n;
-  fclose(f);
-  return buf;
-}
-
-static int file_is(const char *dir, const char *file, const char *want) {
-  char *got = read_in(dir, file);
-  int same = got && strcmp(got, want) == 0;
-  if (!same) fprintf(stderr, "  %s/%s: got \"%s\", want \"%s\"\n", dir, file, got ? got : "(none)",
-                     want);
-  free(got);
-  return same;
-}
-
-static EP(GetExecutionStatusResponse) * status_of(const char *id) {
-  EP(GetExecutionStatusRequest) req = EP_INIT(GET_EXECUTION_STATUS_REQUEST);
-  req.execution_id = (char *)id;
-  ProtobufCMessage *rep = NULL;
-  if (api_call(&D, API("GetExecutionStatus"), &req.base, &EP_DESC(get_execution_status_response),
-               &rep, NULL, 0) != 0) {
-    free_msg(rep);
-    return NULL;
-  }
-  return (EP(GetExecutionStatusResponse) *)rep;
-}
+static EP(GetExecutionStatusResponse) * status_of(const char *id) { return api_status(&D, id); }
 
 static int wait_output(const char *id, const char *needle) {
-  int64_t deadline = now_ms() + 20000;
-  while (now_ms() < deadline) {
-    EP(GetExecutionStatusResponse) *st = status_of(id);
-    int found = st && strstr(st->stdout, needle);
-    free_msg(st);
-    if (found) return 1;
-    usleep(20000);
-  }
-  return 0;
+  return api_wait_stdout(&D, id, needle, 20000);
 }
 
 static int execute(const char *id, const char *session, const char *code,
@@ -112,22 +74,22 @@ static void test_limits_and_oom(void) {
   group_dir("memory", "hold", mem, sizeof mem);
   group_dir("cpu", "hold", cpu, sizeof cpu);
   if (mode == CGROUP_V1) {
-    CHECK(file_is(mem, "memory.limit_in_bytes", "50331648\n"));
-    CHECK(file_is(cpu, "cpu.shares", "300\n"));
-    CHECK(file_is(cpu, "cpu.cfs_quota_us", "50000\n"));
-    CHECK(file_is(cpu, "cpu.cfs_period_us", "100000\n"));
+    CHECK(cgf_file_is(mem, "memory.limit_in_bytes", "50331648\n"));
+    CHECK(cgf_file_is(cpu, "cpu.shares", "300\n"));
+    CHECK(cgf_file_is(cpu, "cpu.cfs_quota_us", "50000\n"));
+    CHECK(cgf_file_is(cpu, "cpu.cfs_period_us", "100000\n"));
   } else {
-    CHECK(file_is(mem, "memory.max", "50331648\n"));
-    CHECK(file_is(cpu, "cpu.max", "50000 100000\n"));
+    CHECK(cgf_file_is(mem, "memory.max", "50331648\n"));
+    CHECK(cgf_file_is(cpu, "cpu.max", "50000 100000\n"));
   }
   /* Only the task: one pid, the python process (not its monitor). */
-  char *procs = read_in(mem, "cgroup.procs");
+  char *procs = cgf_read(mem, "cgroup.procs");
   int pid = procs ? atoi(procs) : 0;
   CHECK(procs && pid > 0 && strchr(procs, '\n') == procs + strcspn(procs, "\n") &&
         procs[strcspn(procs, "\n") + 1] == '\0');
   char comm_path[64];
   snprintf(comm_path, sizeof comm_path, "/proc/%d", pid);
-  char *comm = read_in(comm_path, "comm");
+  char *comm = cgf_read(comm_path, "comm");
   CHECK(comm && strncmp(comm, "python", 6) == 0);
   free(comm);
   free(procs);

@@ -66,11 +66,7 @@ static const char *const STUBBORN_CODE =
 static int wait_bytes(const char *id, uint64_t n) {
   int64_t deadline = now_ms() + 20000;
   while (now_ms() < deadline) {
-    EP(GetExecutionStatusRequest) req = EP_INIT(GET_EXECUTION_STATUS_REQUEST);
-    req.execution_id = (char *)id;
-    EP(GetExecutionStatusResponse) *st = NULL;
-    api_call(&D, API("GetExecutionStatus"), &req.base, &EP_DESC(get_execution_status_response),
-             (ProtobufCMessage **)&st, NULL, 0);
+    EP(GetExecutionStatusResponse) *st = api_status(&D, id);
     int ok = st && st->stdout_bytes >= n;
     free_msg(st);
     if (ok) return 1;
@@ -225,13 +221,10 @@ static void test_monitor_lost(void) {
 }
 
 static int exists(execd_proc *p, const char *id) {
-  EP(GetExecutionStatusRequest) req = EP_INIT(GET_EXECUTION_STATUS_REQUEST);
-  req.execution_id = (char *)id;
-  ProtobufCMessage *rep = NULL;
-  int st = api_call(p, API("GetExecutionStatus"), &req.base,
-                    &EP_DESC(get_execution_status_response), &rep, NULL, 0);
-  free_msg(rep);
-  return st == 0;
+  EP(GetExecutionStatusResponse) *st = api_status(p, id);
+  int found = st != NULL;
+  free_msg(st);
+  return found;
 }
 
 static int gone_within(execd_proc *p, const char *id, int ms) {

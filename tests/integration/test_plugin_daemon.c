@@ -107,11 +107,23 @@ typedef struct started {
   ProtobufCMessage *reply;
 } started;
 
+/* Nomad's `memory` (MiB) for the next start_task calls; 0 = no resources. */
+static int64_t start_memory_mb;
+
 static grpc_status_code start_task(fake_alloc *a, const char *id, const char *name, uint8_t *cfg,
                                    size_t cfg_len, started *out, char *details, size_t dlen,
                                    int *recoverable) {
   DP(StartTaskRequest) req = DP_INIT(START_TASK_REQUEST);
   DP(TaskConfig) tc = DP_INIT(TASK_CONFIG);
+  DP(Resources) res = DP_INIT(RESOURCES);
+  DP(AllocatedTaskResources) ar = DP_INIT(ALLOCATED_TASK_RESOURCES);
+  DP(AllocatedMemoryResources) mem = DP_INIT(ALLOCATED_MEMORY_RESOURCES);
+  if (start_memory_mb > 0) {
+    mem.memory_mb = start_memory_mb;
+    ar.memory = &mem;
+    res.allocated_resources = &ar;
+    tc.resources = &res;
+  }
   DP(TaskConfig__EnvEntry) e1 = DP_INIT(TASK_CONFIG__ENV_ENTRY), e2 = e1;
   DP(TaskConfig__EnvEntry) *env[] = {&e1, &e2};
   e1.key = (char *)"GREETING";
@@ -267,19 +279,70 @@ static void test_timeout_in_daemon(execd_proc *d) {
   fake_alloc_destroy(&a);
 }
 
-/* Exec into a task in the daemon is refused, saying why (the command would
- * run on the daemon's host, outside the client). */
-static void check_exec_refused(const char *id) {
+/* Nomad's memory resource reaches the daemon as a hard limit, which it
+ * enforces in a cgroup of its own; going past it is reported as an OOM
+ * kill (ExitResult.oom_killed, REASON_OOM). */
+static void test_memory_limit_in_daemon(execd_proc *d) {
+  daemon_mode(d->address);
+  fake_alloc a;
+  CHECK(fake_alloc_create(&a, "hog") == 0);
+  static const char *const kv[] = {
+      "code", "import sys\n"
+              "print(open('/proc/self/cgroup').read(), flush=True)\n"
+              "hog = [bytearray(16 << 20) for _ in range(40)]\n"
+              "print('survived', flush=True)\n",
+      "language", "python"};
+  uint8_t cfg[512];
+  size_t len = 0;
+  cfg[len++] = 0x82;
+  for (size_t i = 0; i < 4; i++) {
+    size_t l = strlen(kv[i]);
+    cfg[len++] = 0xd9;
+    cfg[len++] = (uint8_t)l;
+    memcpy(cfg + len, kv[i], l);
+    len += l;
+  }
+  started s;
+  char details[1024];
+  start_memory_mb = 48;
+  CHECK(start_task(&a, tid("hog/0005"), "hog", cfg, len, &s, details, sizeof details, NULL) ==
+        GRPC_STATUS_OK);
+  start_memory_mb = 0;
+  DP(ExitResult) r;
+  CHECK(wait_task(s.id, &r) == 0 && r.oom_killed && r.exit_code == 137 && r.signal == SIGKILL);
+  EP(WaitExecutionResponse) *w = api_wait(d, s.id, 1000);
+  CHECK(w && w->complete && w->result &&
+        w->result->reason == EP_ENUM(EXIT_RESULT__REASON__REASON_OOM));
+  if (w) protobuf_c_message_free_unpacked(&w->base, NULL);
+  CHECK(simple("DestroyTask", s.id, NULL, 0) == GRPC_STATUS_OK);
+  free_msg(s.reply);
+  fake_alloc_destroy(&a);
+}
+
+/* ExecTask into a task in the daemon: the daemon runs the command in the
+ * execution's context (ExecInExecution); `expect_exited` checks the refusal
+ * once the task ended instead. test_plugin_exec.py covers exec in daemon
+ * mode in depth. */
+static void check_exec(const char *id, int expect_exited) {
   DP(ExecTaskRequest) req = DP_INIT(EXEC_TASK_REQUEST);
-  char *argv[] = {(char *)"/bin/true"};
+  char *argv[] = {(char *)"/bin/sh", (char *)"-c", (char *)"echo out; echo err >&2; exit 4"};
   req.task_id = (char *)id;
   req.command = argv;
-  req.n_command = 1;
+  req.n_command = 3;
   ProtobufCMessage *rep = NULL;
   char details[1024] = "";
-  CHECK(call(DRV "ExecTask", &req.base, &DP_DESC(exec_task_response), &rep, details,
-             sizeof details) == GRPC_STATUS_FAILED_PRECONDITION);
-  CHECK_STR_CONTAINS(details, "exec is not available for tasks running in the execution daemon");
+  grpc_status_code c = call(DRV "ExecTask", &req.base, &DP_DESC(exec_task_response), &rep, details,
+                            sizeof details);
+  if (expect_exited) {
+    CHECK(c == GRPC_STATUS_FAILED_PRECONDITION);
+    CHECK_STR_CONTAINS(details, "the task has exited");
+  } else {
+    DP(ExecTaskResponse) *r = (void *)rep;
+    CHECK(c == GRPC_STATUS_OK && r && r->result && r->result->exit_code == 4);
+    CHECK(r && r->stdout.len == 8 &&
+          (!memcmp(r->stdout.data, "out\nerr\n", 8) || !memcmp(r->stdout.data, "err\nout\n", 8)));
+    CHECK(r && r->stderr.len == 4 && !memcmp(r->stderr.data, "err\n", 4));
+  }
   free_msg(rep);
 }
 
@@ -302,12 +365,13 @@ static void test_signal_and_stop(execd_proc *d) {
         GRPC_STATUS_OK);
   free(cfg);
   CHECK(fake_alloc_wait_output(&a, "ready\n", 10000) == 1);
-  check_exec_refused(s.id);
+  check_exec(s.id, 0);
   CHECK(simple("SignalTask", s.id, "SIGUSR1", 0) == GRPC_STATUS_OK);
   CHECK(fake_alloc_wait_output(&a, "got usr1\n", 10000) == 1);
   CHECK(simple("StopTask", s.id, "SIGTERM", 2000) == GRPC_STATUS_OK);
   DP(ExitResult) r;
   CHECK(wait_task(s.id, &r) == 0 && r.signal == SIGTERM);
+  check_exec(s.id, 1);
   CHECK(simple("SignalTask", s.id, "SIGUSR1", 0) == GRPC_STATUS_FAILED_PRECONDITION);
   CHECK(simple("DestroyTask", s.id, NULL, 0) == GRPC_STATUS_OK);
   free_msg(s.reply);
@@ -482,6 +546,7 @@ int main(void) {
     test_run_in_daemon(&d);
     test_signal_and_stop(&d);
     test_timeout_in_daemon(&d);
+    test_memory_limit_in_daemon(&d);
     test_plugin_killed_mid_stream(&d);
   }
   test_unreachable_start();

@@ -17,14 +17,20 @@ from proto/nomad at test time (protoc + grpc_python_plugin):
   driver config is gone, as after an agent restart), exec still runs as the
   task; a task that exited refuses exec.
 
+Everything above runs twice: for local tasks, then (with --daemon) for the
+same tasks run by a real elide-execd (every backend in `mode = daemon`),
+where the plugin proxies both RPCs onto the daemon's ExecInExecution; that
+pass also checks exec after the daemon itself restarted (SIGKILL and
+SIGTERM), from the context it persisted.
+
 Usage: test_plugin_exec.py --plugin BIN --module-dir DIR --fixture-module SO
                            --proto-dir DIR --protoc PROTOC --grpc-plugin PLUGIN
+                           [--daemon ELIDE_EXECD]
 Prints one line per failed check and a closing "N passed, N failed".
 """
 import argparse
 import io
 import os
-import queue
 import re
 import shutil
 import signal
@@ -32,21 +38,11 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
 
-passed = 0
-failures = []
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
-    return cond
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from exec_test_util import (ExecCall, check, check_wire, pid_by_cwd, ppid_in_stat,  # noqa: E402
+                            wait_gone)
 
 
 # -- msgpack, as much of it as cty needs here ------------------------------
@@ -96,6 +92,7 @@ class Plugin:
     COOKIE = "e4327c2e01eabfd75a8a67adb114fb34a757d57eee7728d857a8cec6e91a7255"
 
     def __init__(self, binary, root, name):
+        self.name = name
         env = dict(os.environ, NOMAD_PLUGIN_MAGIC_COOKIE=self.COOKIE,
                    PLUGIN_PROTOCOL_VERSIONS="2", PLUGIN_MIN_PORT="10000",
                    PLUGIN_MAX_PORT="25000")
@@ -145,9 +142,64 @@ class Plugin:
         return status
 
 
-def set_config(plugin, state_dir, module_dir):
-    plugin.base.SetConfig(base_pb.SetConfigRequest(
-        msgpack_config=mp({"module_dir": module_dir, "state_dir": state_dir})), timeout=30)
+DAEMON_LANGUAGES = ("python", "js", "minor0")
+
+
+def set_config(plugin, state_dir, module_dir, daemon=None):
+    """With a Daemon: every backend the tests use in `mode = daemon`."""
+    config = {"module_dir": module_dir, "state_dir": state_dir}
+    plugin.daemon = daemon  # who runs exec'd commands (test_task_context)
+    if daemon:
+        config["daemon_endpoint"] = daemon.endpoint
+        config["module_options"] = ["%s.mode=daemon" % m for m in DAEMON_LANGUAGES]
+    plugin.base.SetConfig(base_pb.SetConfigRequest(msgpack_config=mp(config)), timeout=30)
+
+
+class Daemon:
+    """elide-execd on a unix socket of its own, loading the same modules."""
+
+    def __init__(self, binary, root, module_dir):
+        self.binary = binary
+        self.root = os.path.join(root, "execd")
+        os.makedirs(self.root)
+        sock = os.path.join(self.root, "execd.sock")
+        self.endpoint = "unix:" + sock
+        self.ini = os.path.join(self.root, "execd.ini")
+        with open(self.ini, "w") as f:
+            f.write("[daemon]\nlisten = unix:%s\nwork_root = %s\nmodule_dir = %s\n"
+                    "log_level = debug\n" % (sock, os.path.join(self.root, "work"), module_dir))
+        os.chmod(self.ini, 0o600)
+        self.log_path = os.path.join(self.root, "execd.log")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        import grpc
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([self.binary, "-config", self.ini], stdout=self.log,
+                                     stderr=self.log, stdin=subprocess.DEVNULL)
+        channel = grpc.insecure_channel(self.endpoint)
+        grpc.channel_ready_future(channel).result(timeout=20)
+        channel.close()
+
+    def stop(self, sig=signal.SIGTERM):
+        """Stops the daemon (its executions keep running); with SIGTERM it
+        must exit 0. Sanitizer reports in its log fail the test."""
+        self.proc.send_signal(sig)
+        try:
+            status = self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            status = self.proc.wait()
+        if sig == signal.SIGTERM:
+            check(status == 0, "elide-execd exits 0 on SIGTERM (%s)" % status)
+        self.log.close()
+        with open(self.log_path, "rb") as f:
+            check(clean_log(f.read()), "no sanitizer report in " + self.log_path)
+
+    def restart(self, sig):
+        self.stop(sig)
+        self.start()
 
 
 def rpc_error(fn):
@@ -183,7 +235,15 @@ class Task:
             env=base_env, user=user, msgpack_driver_config=task_config(language, code))
         rep = plugin.drv.StartTask(pb.StartTaskRequest(task=self.config), timeout=30)
         self.handle = rep.handle
-        self.pid = self.inspect_pid(plugin)
+        self._pid = self.inspect_pid(plugin)
+
+    @property
+    def pid(self):
+        """A task in the daemon has no pid the plugin knows: found when
+        first needed (a task that ends at once never needs it)."""
+        if not self._pid:
+            self._pid = pid_by_cwd(self.dir)
+        return self._pid
 
     def inspect_pid(self, plugin):
         rep = plugin.drv.InspectTask(pb.InspectTaskRequest(task_id=self.id), timeout=30)
@@ -202,61 +262,24 @@ def exec_task(plugin, task_id, command, timeout_s=10):
 
 
 # -- ExecTaskStreaming -----------------------------------------------------
-class Session:
-    """One ExecTaskStreaming call: requests from a queue that never ends on
-    its own (Nomad never half-closes), responses read by a thread."""
+class Session(ExecCall):
+    """One ExecTaskStreaming call (exec_test_util.ExecCall)."""
 
     def __init__(self, plugin, task_id, command, tty, first=None, timeout=60):
-        self.q = queue.Queue()
-        self.q.put(first or pb.ExecTaskStreamingRequest(setup=pb.ExecTaskStreamingRequest.Setup(
-            task_id=task_id, command=command, tty=tty)))
-        self.stdout = b""
-        self.stderr = b""
-        self.events = []  # ("stdout"|"stderr", data) / ("close", stream) / ("exit", code)
-        self.exit_code = -2
-        self.code = None
-        self.details = None
-        self.mu = threading.Condition()
-        self.done = False
-        self.call = plugin.drv.ExecTaskStreaming(self._requests(), timeout=timeout)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+        super().__init__(plugin.drv.ExecTaskStreaming, first or pb.ExecTaskStreamingRequest(
+            setup=pb.ExecTaskStreamingRequest.Setup(task_id=task_id, command=command, tty=tty)),
+            timeout)
 
-    def _requests(self):
-        while True:
-            item = self.q.get()
-            if item is None:
-                return
-            yield item
-
-    def _read(self):
-        import grpc
-        try:
-            for m in self.call:
-                with self.mu:
-                    if m.HasField("stdout"):
-                        if m.stdout.data:
-                            self.stdout += m.stdout.data
-                            self.events.append(("stdout", m.stdout.data))
-                        if m.stdout.close:
-                            self.events.append(("close", "stdout"))
-                    if m.HasField("stderr"):
-                        if m.stderr.data:
-                            self.stderr += m.stderr.data
-                            self.events.append(("stderr", m.stderr.data))
-                        if m.stderr.close:
-                            self.events.append(("close", "stderr"))
-                    if m.exited:
-                        self.exit_code = m.result.exit_code
-                        self.events.append(("exit", m.result.exit_code))
-                    self.mu.notify_all()
-            self.code, self.details = "OK", ""
-        except grpc.RpcError as e:
-            self.code, self.details = e.code().name, e.details()
-        with self.mu:
-            self.done = True
-            self.mu.notify_all()
-        self.q.put(None)  # let the request generator end
+    def take(self, m):
+        for name in ("stdout", "stderr"):
+            if m.HasField(name):
+                io = getattr(m, name)
+                if io.data:
+                    self.output(name, io.data)
+                if io.close:
+                    self.closed(name)
+        if m.exited:
+            self.exited(m.result.exit_code, m.result.signal)
 
     def resize(self, height, width):
         self.q.put(pb.ExecTaskStreamingRequest(
@@ -272,24 +295,6 @@ class Session:
     def heartbeat(self):
         self.q.put(pb.ExecTaskStreamingRequest())
 
-    def wait_output(self, pattern, timeout=15):
-        """Waits until stdout matches the regex `pattern` (bytes)."""
-        deadline = time.time() + timeout
-        with self.mu:
-            while not re.search(pattern, self.stdout) and not self.done:
-                left = deadline - time.time()
-                if left <= 0:
-                    break
-                self.mu.wait(left)
-            return re.search(pattern, self.stdout) is not None
-
-    def wait(self, timeout=40):
-        self.reader.join(timeout)
-        return not self.reader.is_alive()
-
-    def cancel(self):
-        self.call.cancel()
-
 
 def run_case(plugin, task_id, command, tty, stdin=b"", close=None):
     """Nomad's exec conformance helper: for TTY two resizes (50x40 then
@@ -303,20 +308,6 @@ def run_case(plugin, task_id, command, tty, stdin=b"", close=None):
         s.close_stdin()
     check(s.wait(40), "stream %r (tty=%s) ends within 40 s" % (command, tty))
     return s
-
-
-def check_wire(s, label, tty):
-    """Exit message last, close markers before it, status OK."""
-    check(s.code == "OK", "%s: the call ends with OK (%s %s)" % (label, s.code, s.details))
-    check(bool(s.events) and s.events[-1][0] == "exit", "%s: the exit message comes last" % label)
-    closes = [e[1] for e in s.events if e[0] == "close"]
-    want = ["stdout"] if tty else ["stdout", "stderr"]
-    check(sorted(closes) == sorted(want), "%s: close markers %s (got %s)" % (label, want, closes))
-    exit_at = len(s.events) - 1
-    data_after_close = [e for i, e in enumerate(s.events)
-                        if e[0] in ("stdout", "stderr") and ("close", e[0]) in s.events[:i]]
-    check(not data_after_close and all(e[0] != "exit" for e in s.events[:exit_at]),
-          "%s: no data after its stream's close marker, one exit message" % label)
 
 
 def test_conformance_table(plugin, t):
@@ -428,24 +419,6 @@ def test_streaming_more(plugin, t, root):
           "stream: a missing binary (%s %s)" % (s.code, s.details))
 
 
-def running(pid):
-    """True while pid is a process that is not a zombie."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
-
-
-def wait_gone(pids, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if not [p for p in pids if p > 0 and running(p)]:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 # -- ExecTask --------------------------------------------------------------
 def test_exec_task(plugin, t, root):
     for code in (0, 1, 2):
@@ -522,6 +495,12 @@ def test_task_context(plugin, t, label):
     r = exec_task(plugin, t.id, ["/bin/cat", "/proc/self/cgroup"])
     check(r.stdout == t.proc("cgroup"), "%s: exec'd cgroups equal the task's\n%s\nvs\n%s" %
           (label, r.stdout.decode(), t.proc("cgroup").decode()))
+    # Who ran it: the plugin for a local task, the daemon for one in it.
+    runner = plugin.daemon.proc.pid if plugin.daemon else plugin.proc.pid
+    r = exec_task(plugin, t.id, ["/bin/cat", "/proc/self/stat"])
+    ppid = ppid_in_stat(r.stdout)
+    check(ppid == runner, "%s: the exec'd command is a child of the %s (%d, got %d)"
+          % (label, "daemon" if plugin.daemon else "plugin", runner, ppid))
 
 
 def test_user(plugin, t):
@@ -577,11 +556,11 @@ def test_repl(plugin, py, js, nrepl):
 
 
 # -- recovery and the end of a task ----------------------------------------
-def test_after_recovery(args, root, state_dir, module_dir, tasks, old):
+def test_after_recovery(args, root, state_dir, module_dir, tasks, old, daemon=None):
     old.kill9()
-    plugin = Plugin(args.plugin, root, "plugin2")
+    plugin = Plugin(args.plugin, root, old.name + "-recovered")
     try:
-        set_config(plugin, state_dir, module_dir)
+        set_config(plugin, state_dir, module_dir, daemon)
         for t, drop_driver_config in tasks:
             h = pb.TaskHandle()
             h.CopyFrom(t.handle)
@@ -591,6 +570,8 @@ def test_after_recovery(args, root, state_dir, module_dir, tasks, old):
         for t, dropped in tasks:
             if t.language != "minor0":  # its `sh -c` adds PWD to its own environ
                 test_task_context(plugin, t, "after recovery (%s)" % t.name)
+        if daemon:  # the daemon keeps each execution's context itself
+            return plugin
         # A handle whose user no longer resolves: exec refuses, saying why.
         t = tasks[0][0]
         ghost = Task.__new__(Task)
@@ -620,6 +601,40 @@ def test_exited(plugin, root, tasks):
           "exec into an exited task is refused (%s)" % (e,))
 
 
+def test_after_daemon_restart(plugin, daemon, py, nobody, js):
+    """The daemon rebuilds an execution's context from what it persisted:
+    after a kill -9 and after a SIGTERM, exec still runs as the task. A
+    daemon that stops mid-exec ends the session and kills its command."""
+    pidfile = os.path.join(daemon.root, "shutdown.pid")
+    s = Session(plugin, py.id, ["/bin/sh", "-c", "sleep 60 & echo $! > %s; echo $$; wait"
+                                % pidfile], False)
+    check(s.wait_output(rb"^\d+\n"), "exec open while the daemon stops: started")
+    lead = int(s.stdout.split()[0]) if s.stdout.strip() else 0
+    bg = int(open(pidfile).read()) if os.path.exists(pidfile) else 0
+    daemon.restart(signal.SIGTERM)
+    check(s.wait(20) and s.code == "UNAVAILABLE" and "shutting down" in (s.details or ""),
+          "exec open while the daemon stops: the call ends UNAVAILABLE (%s %s)"
+          % (s.code, s.details))
+    check(lead > 0 and bg > 0 and wait_gone([lead, bg], 5),
+          "exec open while the daemon stops: its command and child are killed")
+    test_task_context(plugin, py, "after a daemon SIGTERM restart")
+
+    daemon.restart(signal.SIGKILL)
+    test_task_context(plugin, py, "after a daemon kill -9 restart")
+    test_task_context(plugin, nobody, "nobody task after a daemon kill -9 restart")
+    test_user(plugin, nobody)
+    r = exec_task(plugin, py.id, ["/bin/sh", "-c", "exit 3"])
+    check(r.result.exit_code == 3, "after a daemon restart: ExecTask exit 3 (%d)"
+          % r.result.exit_code)
+    s = Session(plugin, js.id, ["elide-repl"], True)
+    check(s.wait_output(rb"> "), "after a daemon restart: js REPL prompt")
+    s.send(b"console.log(6*7)\r")
+    check(s.wait_output(rb"42\r\n"), "after a daemon restart: js REPL gives 42")
+    s.send(b".exit\r")
+    check(s.wait(20) and s.exit_code == 0 and s.code == "OK",
+          "after a daemon restart: js REPL exits 0")
+
+
 def module_dir_with(build_module_dir, fixture, root):
     """The built modules plus the 1.0 fixture module (language "minor0",
     runs code with /bin/sh, has no repl op), in a trusted directory."""
@@ -635,34 +650,15 @@ def module_dir_with(build_module_dir, fixture, root):
     return d
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    for opt in ("--plugin", "--module-dir", "--fixture-module", "--proto-dir", "--protoc",
-                "--grpc-plugin"):
-        ap.add_argument(opt, required=True)
-    args = ap.parse_args()
-    root = tempfile.mkdtemp(prefix="elide-exec-")
-    os.chmod(root, 0o755)
-    gen = os.path.join(root, "gen")
-    os.makedirs(gen)
-    subprocess.run([args.protoc, "-I", args.proto_dir, "--python_out=" + gen,
-                    "--grpc_python_out=" + gen,
-                    "--plugin=protoc-gen-grpc_python=" + args.grpc_plugin,
-                    "nomad/driver.proto", "nomad/driver_service.proto", "nomad/hcl_spec.proto",
-                    "nomad/attribute.proto", "nomad/base.proto"], check=True)
-    sys.path.insert(0, gen)
-    global pb, pb_grpc, base_pb, base_grpc
-    from nomad import driver_pb2 as pb
-    from nomad import driver_service_pb2_grpc as pb_grpc
-    from nomad import base_pb2 as base_pb
-    from nomad import base_pb2_grpc as base_grpc
-
-    state_dir = os.path.join(root, "state")
-    module_dir = module_dir_with(args.module_dir, args.fixture_module, root)
-    plugin = Plugin(args.plugin, root, "plugin1")
+def run_pass(args, root, module_dir, daemon=None):
+    """Every check against one plugin (and its recovered successor), for
+    local tasks or, with a Daemon, for tasks in the execution daemon."""
+    name = "daemon" if daemon else "local"
+    state_dir = os.path.join(root, "state-" + name)
+    plugin = Plugin(args.plugin, root, "plugin-" + name)
     tasks = []
     try:
-        set_config(plugin, state_dir, module_dir)
+        set_config(plugin, state_dir, module_dir, daemon)
         caps = plugin.drv.Capabilities(pb.CapabilitiesRequest(), timeout=30).capabilities
         check(caps.exec, "capabilities: exec = true")
         forever = "import time\nwhile True: time.sleep(1)\n"
@@ -684,8 +680,10 @@ def main():
         test_exited(plugin, root, tasks)
         plugin = test_after_recovery(args, root, state_dir, module_dir,
                                      [(py, False), (nobody, True), (js, False), (nrepl, False)],
-                                     plugin)
+                                     plugin, daemon)
         test_user(plugin, nobody)
+        if daemon:
+            test_after_daemon_restart(plugin, daemon, py, nobody, js)
     except Exception:
         import traceback
         traceback.print_exc()
@@ -701,12 +699,52 @@ def main():
             except Exception as e:  # noqa: BLE001 - cleanup goes on
                 print("cleanup of %s: %s" % (t.id, e), file=sys.stderr)
         plugin.stop()
-    if failures:
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    for opt in ("--plugin", "--module-dir", "--fixture-module", "--proto-dir", "--protoc",
+                "--grpc-plugin"):
+        ap.add_argument(opt, required=True)
+    ap.add_argument("--daemon", help="elide-execd: also run every check in daemon mode")
+    args = ap.parse_args()
+    root = tempfile.mkdtemp(prefix="elide-exec-")
+    os.chmod(root, 0o755)
+    gen = os.path.join(root, "gen")
+    os.makedirs(gen)
+    subprocess.run([args.protoc, "-I", args.proto_dir, "--python_out=" + gen,
+                    "--grpc_python_out=" + gen,
+                    "--plugin=protoc-gen-grpc_python=" + args.grpc_plugin,
+                    "nomad/driver.proto", "nomad/driver_service.proto", "nomad/hcl_spec.proto",
+                    "nomad/attribute.proto", "nomad/base.proto",
+                    "elide/daemon/v1alpha1/execution_api.proto"], check=True)
+    sys.path.insert(0, gen)
+    global pb, pb_grpc, base_pb, base_grpc
+    from nomad import driver_pb2 as pb
+    from nomad import driver_service_pb2_grpc as pb_grpc
+    from nomad import base_pb2 as base_pb
+    from nomad import base_pb2_grpc as base_grpc
+
+    module_dir = module_dir_with(args.module_dir, args.fixture_module, root)
+    run_pass(args, root, module_dir)
+    if args.daemon:
+        check.label = "daemon: "
+        daemon = None
+        try:
+            daemon = Daemon(args.daemon, root, module_dir)
+            run_pass(args, root, module_dir, daemon)
+        except Exception:
+            import traceback
+            traceback.print_exc()
+            check(False, "no exception")
+        finally:
+            if daemon and daemon.proc:
+                daemon.stop()
+    if check.failures:
         print("plugin logs in " + root, file=sys.stderr)
     else:
         shutil.rmtree(root, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, len(failures)))
-    return 1 if failures else 0
+    return check.summary()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
  * unix socket, with FIFOs read like logmon reads them. */
 #include "../check.h"
 #include "plugin_harness.h"
+#include "task_helpers.h"
 
 #include "google/protobuf/duration.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
@@ -40,70 +41,16 @@ static int wait_task(const char *id, DP(ExitResult) * res) {
   return rc;
 }
 
-typedef struct started {
-  char id[128];
-  DP(TaskHandle) *handle; /* owned reply */
-  ProtobufCMessage *reply;
-} started;
+/* The job's env block of every task here: LD_PRELOAD must not reach it. */
+static const char *const job_env[] = {"GREETING=hello from the job",
+                                      "LD_PRELOAD=/nonexistent/evil.so", "PATH=/usr/bin:/bin",
+                                      NULL};
 
 static grpc_status_code start_task(fake_alloc *a, const char *id, const char *task_name,
-                                   uint8_t *cfg, size_t cfg_len, const char *user, started *out,
-                                   char *details, size_t dlen) {
-  DP(StartTaskRequest) req = DP_INIT(START_TASK_REQUEST);
-  DP(TaskConfig) tc = DP_INIT(TASK_CONFIG);
-  DP(TaskConfig__EnvEntry) e1 = DP_INIT(TASK_CONFIG__ENV_ENTRY), e2 = e1, e3 = e1;
-  DP(TaskConfig__EnvEntry) *env[] = {&e1, &e2, &e3};
-  e1.key = (char *)"GREETING";
-  e1.value = (char *)"hello from the job";
-  e2.key = (char *)"LD_PRELOAD";
-  e2.value = (char *)"/nonexistent/evil.so";
-  e3.key = (char *)"PATH";
-  e3.value = (char *)"/usr/bin:/bin";
-  char alloc_dir[512];
-  snprintf(alloc_dir, sizeof alloc_dir, "%s", a->root);
-  tc.id = (char *)id;
-  tc.name = (char *)task_name;
-  tc.alloc_id = (char *)"alloc-0000";
-  tc.alloc_dir = alloc_dir;
-  tc.stdout_path = a->stdout_fifo;
-  tc.stderr_path = a->stderr_fifo;
-  tc.user = (char *)(user ? user : "");
-  tc.msgpack_driver_config.data = cfg;
-  tc.msgpack_driver_config.len = cfg_len;
-  tc.n_env = 3;
-  tc.env = env;
-  req.task = &tc;
-  memset(out, 0, sizeof *out);
-  snprintf(out->id, sizeof out->id, "%s", id);
-  grpc_status_code code =
-      call(DRV "StartTask", &req.base, &DP_DESC(start_task_response), &out->reply, details, dlen);
-  if (code == GRPC_STATUS_OK) out->handle = ((DP(StartTaskResponse) *)out->reply)->handle;
-  return code;
-}
-
-static grpc_status_code stop_task(const char *id, int timeout_ms, const char *sig) {
-  DP(StopTaskRequest) req = DP_INIT(STOP_TASK_REQUEST);
-  Google__Protobuf__Duration d = GOOGLE__PROTOBUF__DURATION__INIT;
-  d.seconds = timeout_ms / 1000;
-  d.nanos = (timeout_ms % 1000) * 1000000;
-  req.task_id = (char *)id;
-  req.timeout = &d;
-  req.signal = (char *)sig;
-  ProtobufCMessage *rep;
-  grpc_status_code c = call(DRV "StopTask", &req.base, &DP_DESC(stop_task_response), &rep, NULL, 0);
-  free_msg(rep);
-  return c;
-}
-
-static grpc_status_code destroy_task(const char *id, int force) {
-  DP(DestroyTaskRequest) req = DP_INIT(DESTROY_TASK_REQUEST);
-  req.task_id = (char *)id;
-  req.force = force;
-  ProtobufCMessage *rep;
-  grpc_status_code c =
-      call(DRV "DestroyTask", &req.base, &DP_DESC(destroy_task_response), &rep, NULL, 0);
-  free_msg(rep);
-  return c;
+                                   uint8_t *cfg, size_t cfg_len, const char *user,
+                                   started_task *out, char *details, size_t dlen) {
+  start_args args = {.user = user, .env = job_env};
+  return th_start(&plug, a, id, task_name, cfg, cfg_len, &args, out, details, dlen);
 }
 
 static int process_exists(pid_t pid) { return pid > 0 && kill(pid, 0) == 0; }
@@ -385,7 +332,7 @@ static void test_user(void) {
   uint8_t *cfg = task_config_msgpack(
       "python", NULL, "import os; print('ids', os.getuid(), os.getgid(), sorted(os.getgroups()))",
       NULL, &len);
-  started s;
+  started_task s;
   char details[1024];
   grpc_status_code rc = start_task(&a, tid("asuser/0009"), "asuser", cfg, len, "nobody", &s,
                                   details, sizeof details);
@@ -396,7 +343,7 @@ static void test_user(void) {
   CHECK(wait_task(s.id, &r) == 0 && r.exit_code == 0);
   CHECK(fake_alloc_wait_eof(&a, 5000) == 0);
   CHECK_STR_CONTAINS(a.out, "ids 65534 65534 [65534]");
-  CHECK(destroy_task(s.id, 1) == GRPC_STATUS_OK);
+  CHECK(th_destroy(&plug, s.id, 1) == GRPC_STATUS_OK);
   free_msg(s.reply);
   fake_alloc_destroy(&a);
 }
@@ -416,7 +363,7 @@ static void test_script_task(void) {
   const char *args[] = {"--day", "2026-11-20", NULL};
   size_t len;
   uint8_t *cfg = task_config_msgpack("python", "local/hello.py", NULL, args, &len);
-  started s;
+  started_task s;
   char details[1024];
   CHECK(start_task(&a, tid("hello/0001"), "hello", cfg, len, NULL, &s, details,
                    sizeof details) == GRPC_STATUS_OK);
@@ -440,14 +387,14 @@ static void test_script_task(void) {
   CHECK_STR_CONTAINS(a.err, "to stderr");
   /* A second start of the same id is refused. */
   cfg = task_config_msgpack("python", "local/hello.py", NULL, NULL, &len);
-  started dup;
+  started_task dup;
   CHECK(start_task(&a, s.id, "hello", cfg, len, NULL, &dup, details, sizeof details) !=
         GRPC_STATUS_OK);
   CHECK_STR_CONTAINS(details, "already started");
   free_msg(dup.reply);
   free(cfg);
-  CHECK(destroy_task(s.id, 1) == GRPC_STATUS_OK);
-  CHECK(destroy_task(s.id, 1) == GRPC_STATUS_OK); /* idempotent */
+  CHECK(th_destroy(&plug, s.id, 1) == GRPC_STATUS_OK);
+  CHECK(th_destroy(&plug, s.id, 1) == GRPC_STATUS_OK); /* idempotent */
   free_msg(s.reply);
   fake_alloc_destroy(&a);
 }
@@ -470,7 +417,7 @@ static void test_concurrent_waiters_and_stop(void) {
   size_t len;
   uint8_t *cfg = task_config_msgpack(
       "python", NULL, "import time, sys\nprint('ready', flush=True)\ntime.sleep(600)\n", NULL, &len);
-  started s;
+  started_task s;
   char details[1024];
   CHECK(start_task(&a, tid("sleeper/0002"), "sleeper", cfg, len, NULL, &s, details,
                    sizeof details) == GRPC_STATUS_OK);
@@ -485,9 +432,9 @@ static void test_concurrent_waiters_and_stop(void) {
   }
   CHECK(fake_alloc_wait_output(&a, "ready", 20000));
   /* DestroyTask without force refuses a running task. */
-  CHECK(destroy_task(s.id, 0) == GRPC_STATUS_FAILED_PRECONDITION);
+  CHECK(th_destroy(&plug, s.id, 0) == GRPC_STATUS_FAILED_PRECONDITION);
   int64_t t0 = now_ms();
-  CHECK(stop_task(s.id, 5000, "SIGTERM") == GRPC_STATUS_OK);
+  CHECK(th_stop(&plug, s.id, 5000, "SIGTERM") == GRPC_STATUS_OK);
   int64_t took = now_ms() - t0;
   CHECK(took < 3000); /* python dies on SIGTERM at once */
   for (int i = 0; i < 3; i++) {
@@ -495,7 +442,7 @@ static void test_concurrent_waiters_and_stop(void) {
     CHECK(w[i].rc == 0 && w[i].r.signal == 15 && w[i].r.exit_code == 143);
   }
   CHECK(!process_exists(pid));
-  CHECK(destroy_task(s.id, 1) == GRPC_STATUS_OK);
+  CHECK(th_destroy(&plug, s.id, 1) == GRPC_STATUS_OK);
   free_msg(s.reply);
   fake_alloc_destroy(&a);
 }
@@ -510,19 +457,19 @@ static void test_stop_escalates(void) {
       "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
       "print('ignoring', flush=True)\ntime.sleep(600)\n",
       NULL, &len);
-  started s;
+  started_task s;
   char details[1024];
   CHECK(start_task(&a, tid("stubborn/0003"), "stubborn", cfg, len, NULL, &s, details,
                    sizeof details) == GRPC_STATUS_OK);
   free(cfg);
   CHECK(fake_alloc_wait_output(&a, "ignoring", 20000)); /* the handler is installed */
   int64_t t0 = now_ms();
-  CHECK(stop_task(s.id, 1000, "") == GRPC_STATUS_OK); /* empty signal = SIGINT */
+  CHECK(th_stop(&plug, s.id, 1000, "") == GRPC_STATUS_OK); /* empty signal = SIGINT */
   int64_t took = now_ms() - t0;
   CHECK(took >= 1000 && took < 4000);
   DP(ExitResult) r;
   CHECK(wait_task(s.id, &r) == 0 && r.signal == 9 && r.exit_code == 137);
-  CHECK(destroy_task(s.id, 1) == GRPC_STATUS_OK);
+  CHECK(th_destroy(&plug, s.id, 1) == GRPC_STATUS_OK);
   free_msg(s.reply);
   fake_alloc_destroy(&a);
 }
@@ -538,7 +485,7 @@ static void test_signal(void) {
       "def h(s, f):\n    print('got', s, flush=True)\n    sys.exit(7)\n"
       "signal.signal(signal.SIGUSR1, h)\nprint('ready', flush=True)\ntime.sleep(600)\n",
       NULL, &len);
-  started s;
+  started_task s;
   char details[1024];
   CHECK(start_task(&a, tid("trap/0004"), "trap", cfg, len, NULL, &s, details,
                    sizeof details) == GRPC_STATUS_OK);
@@ -560,7 +507,7 @@ static void test_signal(void) {
   CHECK(wait_task(s.id, &r) == 0 && r.exit_code == 7);
   CHECK(fake_alloc_wait_eof(&a, 5000) == 0);
   CHECK_STR_CONTAINS(a.out, "got 10");
-  CHECK(destroy_task(s.id, 1) == GRPC_STATUS_OK);
+  CHECK(th_destroy(&plug, s.id, 1) == GRPC_STATUS_OK);
   free_msg(s.reply);
   fake_alloc_destroy(&a);
 }
@@ -573,7 +520,7 @@ static void test_stats(void) {
   uint8_t *cfg = task_config_msgpack("python", NULL,
                                      "import time\nx = bytearray(32 << 20)\nprint('allocated', flush=True)\ntime.sleep(600)\n",
                                      NULL, &len);
-  started s;
+  started_task s;
   char details[1024];
   CHECK(start_task(&a, tid("stats/0005"), "stats", cfg, len, NULL, &s, details,
                    sizeof details) == GRPC_STATUS_OK);
@@ -599,8 +546,8 @@ static void test_stats(void) {
   rpc_status sts = {0};
   rpc_stream_finish(st, &sts);
   rpc_status_clear(&sts);
-  CHECK(stop_task(s.id, 1000, "SIGKILL") == GRPC_STATUS_OK);
-  CHECK(destroy_task(s.id, 1) == GRPC_STATUS_OK);
+  CHECK(th_stop(&plug, s.id, 1000, "SIGKILL") == GRPC_STATUS_OK);
+  CHECK(th_destroy(&plug, s.id, 1) == GRPC_STATUS_OK);
   free_msg(s.reply);
   fake_alloc_destroy(&a);
 }
@@ -612,7 +559,7 @@ static void expect_start_error(const char *what, uint8_t *cfg, size_t len, const
   char link[700];
   snprintf(link, sizeof link, "%s/local/escape.py", a.task_dir);
   CHECK(symlink("/etc/hostname", link) == 0);
-  started s;
+  started_task s;
   char details[1024] = "";
   grpc_status_code code =
       start_task(&a, tid("bad/0006"), "bad", cfg, len, NULL, &s, details, sizeof details);
@@ -654,7 +601,7 @@ static void test_bad_configs(void) {
   cfg = task_config_msgpack("python", NULL, "print(1)", NULL, &len);
   fake_alloc a;
   CHECK(fake_alloc_create(&a, "user") == 0);
-  started s;
+  started_task s;
   char details[1024];
   CHECK(start_task(&a, tid("user/0007"), "user", cfg, len, "no-such-user-elide", &s, details,
                    sizeof details) != GRPC_STATUS_OK);
@@ -675,7 +622,7 @@ static void test_recover_after_plugin_kill(void) {
       "import time, sys\nprint('before', flush=True)\ntime.sleep(2)\nprint('after', flush=True)\n"
       "sys.exit(5)\n",
       NULL, &len);
-  started s;
+  started_task s;
   char details[1024];
   CHECK(start_task(&a, tid("survivor/0008"), "survivor", cfg, len, NULL, &s, details,
                    sizeof details) == GRPC_STATUS_OK);
@@ -684,23 +631,16 @@ static void test_recover_after_plugin_kill(void) {
   CHECK(plugin_stop(&plug, 1, 5000) != -1);
   CHECK(process_exists(pid));
   CHECK(plugin_start(&plug, NULL) == 0);
-  DP(RecoverTaskRequest) req = DP_INIT(RECOVER_TASK_REQUEST);
-  req.handle = s.handle;
-  ProtobufCMessage *rep;
-  grpc_status_code rc = call(DRV "RecoverTask", &req.base, &DP_DESC(recover_task_response), &rep,
-                            details, sizeof details);
+  grpc_status_code rc = th_recover(&plug, s.handle, details, sizeof details);
   CHECK(rc == GRPC_STATUS_OK);
   if (rc != GRPC_STATUS_OK) fprintf(stderr, "RecoverTask: %d %s\n", rc, details);
-  free_msg(rep);
   /* Recovering a task already tracked is a no-op. */
-  CHECK(call(DRV "RecoverTask", &req.base, &DP_DESC(recover_task_response), &rep, NULL, 0) ==
-        GRPC_STATUS_OK);
-  free_msg(rep);
+  CHECK(th_recover(&plug, s.handle, NULL, 0) == GRPC_STATUS_OK);
   DP(ExitResult) r;
   CHECK(wait_task(s.id, &r) == 0 && r.exit_code == 5);
   CHECK(fake_alloc_wait_eof(&a, 5000) == 0);
   CHECK_STR_CONTAINS(a.out, "before\nafter\n");
-  CHECK(destroy_task(s.id, 1) == GRPC_STATUS_OK);
+  CHECK(th_destroy(&plug, s.id, 1) == GRPC_STATUS_OK);
   free_msg(s.reply);
   fake_alloc_destroy(&a);
 }

@@ -106,38 +106,6 @@ static grpc_status_code start(fake_alloc *a, const char *id, const char *alloc_i
   return code;
 }
 
-static char *read_file(const char *path) {
-  FILE *f = fopen(path, "re");
-  if (!f) return NULL;
-  char *buf = calloc(1, 65536);
-  size_t n = buf ? fread(buf, 1, 65535, f) : 0;
-  (void)n;
-  fclose(f);
-  return buf;
-}
-
-static int file_equals(const char *dir, const char *file, const char *want) {
-  char path[PATH_MAX + 64];
-  snprintf(path, sizeof path, "%s/%s", dir, file);
-  char *got = read_file(path);
-  int same = got && strcmp(got, want) == 0;
-  if (!same) fprintf(stderr, "  %s: got \"%s\", want \"%s\"\n", path, got ? got : "(none)", want);
-  free(got);
-  return same;
-}
-
-/* The pids in <dir>/cgroup.procs; how many (at most cap). */
-static int procs_of(const char *dir, pid_t *pids, int cap) {
-  char path[PATH_MAX + 32];
-  snprintf(path, sizeof path, "%s/cgroup.procs", dir);
-  FILE *f = fopen(path, "re");
-  if (!f) return -1;
-  int n = 0, p;
-  while (n < cap && fscanf(f, "%d", &p) == 1) pids[n++] = p;
-  fclose(f);
-  return n;
-}
-
 /* First TaskStats sample of task `id`. */
 static DP(TaskStatsResponse) *first_stats(const char *id) {
   DP(TaskStatsRequest) req = DP_INIT(TASK_STATS_REQUEST);
@@ -233,15 +201,15 @@ static void test_limits_and_stats(void) {
   const char *dirs[] = {mem, cpu, frz};
   for (size_t i = 0; i < 3; i++) {
     pid_t pids[8];
-    int n = procs_of(dirs[i], pids, 8);
+    int n = cgf_procs(dirs[i], pids, 8);
     CHECK(n == 1 && pids[0] == task_pid);
   }
   char want[512];
   if (f.mode == CGROUP_V1) {
     /* Checklist item 91 in v1 terms: 150 + memory_max 250. */
-    CHECK(file_equals(mem, "memory.limit_in_bytes", "262144000\n"));
-    CHECK(file_equals(mem, "memory.soft_limit_in_bytes", "157286400\n"));
-    CHECK(file_equals(cpu, "cpu.shares", "250\n"));
+    CHECK(cgf_file_is(mem, "memory.limit_in_bytes", "262144000\n"));
+    CHECK(cgf_file_is(mem, "memory.soft_limit_in_bytes", "157286400\n"));
+    CHECK(cgf_file_is(cpu, "cpu.shares", "250\n"));
     snprintf(want, sizeof want, ":memory:/%s/%s.%s\n", f.parent, f.alloc_id, f.task);
     CHECK_STR_CONTAINS(a.out, want);
     snprintf(want, sizeof want, ":freezer:/%s/%s.%s\n", f.parent, f.alloc_id, f.task);
@@ -249,8 +217,8 @@ static void test_limits_and_stats(void) {
     snprintf(want, sizeof want, ":cpu:/%s/%s.%s\n", f.parent, f.alloc_id, f.task);
     CHECK_STR_CONTAINS(a.out, want);
   } else {
-    CHECK(file_equals(mem, "memory.max", "262144000\n"));
-    CHECK(file_equals(mem, "memory.low", "157286400\n"));
+    CHECK(cgf_file_is(mem, "memory.max", "262144000\n"));
+    CHECK(cgf_file_is(mem, "memory.low", "157286400\n"));
     snprintf(want, sizeof want, "0::/%s/share.slice/%s.%s.scope\n", f.parent, f.alloc_id, f.task);
     CHECK_STR_CONTAINS(a.out, want);
   }

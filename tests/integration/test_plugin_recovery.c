@@ -86,6 +86,28 @@ static void fingerprint_once(void) {
   rpc_status_clear(&st);
 }
 
+/* Says it is up, then runs until killed. */
+static const char UP_FOREVER[] = "import time\nprint('up', flush=True)\ntime.sleep(600)\n";
+
+/* Task `name` of a fresh fake alloc `a`, running inline python `code` with
+ * id test_task_id(rest). */
+static void start_python(fake_alloc *a, const char *name, const char *rest, const char *code,
+                         started_task *s) {
+  char details[1024] = "";
+  CHECK(fake_alloc_create(a, name) == 0);
+  grpc_status_code rc =
+      th_start_python(&plug, a, test_task_id(rest), name, code, NULL, s, details, sizeof details);
+  CHECK(rc == GRPC_STATUS_OK);
+  if (rc != GRPC_STATUS_OK) fprintf(stderr, "StartTask %s: %s\n", name, details);
+}
+
+/* DestroyTask (forced), then the task's reply and its fake alloc go. */
+static void finish(started_task *s, fake_alloc *a) {
+  CHECK(th_destroy(&plug, s->id, 1) == GRPC_STATUS_OK);
+  msg_free(s->reply);
+  fake_alloc_destroy(a);
+}
+
 static void restart_plugin_hard(void) {
   CHECK(plugin_stop(&plug, 1, 5000) != -1);
   CHECK(plugin_start(&plug, NULL) == 0);
@@ -97,14 +119,8 @@ static void test_started_event(void) {
   fingerprint_once();
   events_reader *ev = th_events_open(&plug);
   fake_alloc a;
-  CHECK(fake_alloc_create(&a, "hello") == 0);
-  size_t len;
-  uint8_t *cfg = th_python("print('hi')", &len);
   started_task s;
-  char details[1024];
-  CHECK(th_start(&plug, &a, test_task_id("hello/e001"), "hello", cfg, len, NULL, &s, details,
-                 sizeof details) == GRPC_STATUS_OK);
-  free(cfg);
+  start_python(&a, "hello", "hello/e001", "print('hi')", &s);
   char *msg = th_events_wait(ev, s.id, "Started", 5000);
   CHECK(msg != NULL);
   CHECK_STR_CONTAINS(msg, "Started python task: backend python ");
@@ -115,25 +131,19 @@ static void test_started_event(void) {
   int code, sig;
   char err[512];
   CHECK(th_wait(&plug, s.id, &code, &sig, err, sizeof err) == 0 && code == 0 && !err[0]);
-  CHECK(th_destroy(&plug, s.id, 1) == GRPC_STATUS_OK);
   th_events_close(ev);
-  msg_free(s.reply);
-  fake_alloc_destroy(&a);
+  finish(&s, &a);
 }
 
 /* Re-attached while running: the Recovered event, emitted before any
  * TaskEvents stream was open, reaches the first one opened afterwards. */
 static void test_recovered_running(void) {
   fake_alloc a;
-  CHECK(fake_alloc_create(&a, "runner") == 0);
-  size_t len;
-  uint8_t *cfg = th_python("import sys, time\nprint('before', flush=True)\ntime.sleep(1.5)\n"
-                           "print('after', flush=True)\nsys.exit(5)\n", &len);
   started_task s;
   char details[1024];
-  CHECK(th_start(&plug, &a, test_task_id("runner/e002"), "runner", cfg, len, NULL, &s, details,
-                 sizeof details) == GRPC_STATUS_OK);
-  free(cfg);
+  start_python(&a, "runner", "runner/e002",
+               "import sys, time\nprint('before', flush=True)\ntime.sleep(1.5)\n"
+               "print('after', flush=True)\nsys.exit(5)\n", &s);
   pid_t task = (pid_t)th_state_int(s.handle, "task_pid");
   CHECK(fake_alloc_wait_output(&a, "before", 10000));
   restart_plugin_hard();
@@ -150,25 +160,19 @@ static void test_recovered_running(void) {
   CHECK(th_wait(&plug, s.id, &code, &sig, err, sizeof err) == 0 && code == 5 && !err[0]);
   CHECK(fake_alloc_wait_eof(&a, 5000) == 0);
   CHECK_STR_CONTAINS(a.out, "before\nafter\n");
-  CHECK(th_destroy(&plug, s.id, 1) == GRPC_STATUS_OK);
   th_events_close(ev);
-  msg_free(s.reply);
-  fake_alloc_destroy(&a);
+  finish(&s, &a);
 }
 
 /* The task ends while no plugin runs: the next plugin reports the status
  * its monitor recorded, and says so in an event. */
 static void test_ended_while_down(void) {
   fake_alloc a;
-  CHECK(fake_alloc_create(&a, "quick") == 0);
-  size_t len;
-  uint8_t *cfg = th_python("import sys, time\nprint('a', flush=True)\ntime.sleep(0.5)\n"
-                           "print('b', flush=True)\nsys.exit(23)\n", &len);
   started_task s;
   char details[1024];
-  CHECK(th_start(&plug, &a, test_task_id("quick/e003"), "quick", cfg, len, NULL, &s, details,
-                 sizeof details) == GRPC_STATUS_OK);
-  free(cfg);
+  start_python(&a, "quick", "quick/e003",
+               "import sys, time\nprint('a', flush=True)\ntime.sleep(0.5)\n"
+               "print('b', flush=True)\nsys.exit(23)\n", &s);
   pid_t mon = (pid_t)th_state_int(s.handle, "monitor_pid");
   CHECK(fake_alloc_wait_output(&a, "a\n", 10000));
   CHECK(plugin_stop(&plug, 1, 5000) != -1);
@@ -185,24 +189,16 @@ static void test_ended_while_down(void) {
   free(msg);
   CHECK(fake_alloc_wait_eof(&a, 5000) == 0);
   CHECK(a.out && strcmp(a.out, "a\nb\n") == 0);
-  CHECK(th_destroy(&plug, s.id, 1) == GRPC_STATUS_OK);
   th_events_close(ev);
-  msg_free(s.reply);
-  fake_alloc_destroy(&a);
+  finish(&s, &a);
 }
 
 /* The monitor dies without recording an exit: WaitTask answers with an
  * error (never exit code 0), while the plugin runs. */
 static void test_monitor_gone_live(void) {
   fake_alloc a;
-  CHECK(fake_alloc_create(&a, "orphan") == 0);
-  size_t len;
-  uint8_t *cfg = th_python("import time\nprint('up', flush=True)\ntime.sleep(600)\n", &len);
   started_task s;
-  char details[1024];
-  CHECK(th_start(&plug, &a, test_task_id("orphan/e004"), "orphan", cfg, len, NULL, &s, details,
-                 sizeof details) == GRPC_STATUS_OK);
-  free(cfg);
+  start_python(&a, "orphan", "orphan/e004", UP_FOREVER, &s);
   pid_t mon = (pid_t)th_state_int(s.handle, "monitor_pid");
   pid_t task = (pid_t)th_state_int(s.handle, "task_pid");
   CHECK(fake_alloc_wait_output(&a, "up", 10000));
@@ -213,23 +209,16 @@ static void test_monitor_gone_live(void) {
   CHECK(code != 0);
   CHECK_STR_CONTAINS(err, "without recording the task's exit");
   CHECK(wait_gone(task, 5000)); /* the task goes with its monitor */
-  CHECK(th_destroy(&plug, s.id, 1) == GRPC_STATUS_OK);
-  msg_free(s.reply);
-  fake_alloc_destroy(&a);
+  finish(&s, &a);
 }
 
 /* The monitor dies without a record while no plugin runs: RecoverTask
  * fails (Nomad then restarts or fails the task) and says why. */
 static void test_monitor_gone_while_down(void) {
   fake_alloc a;
-  CHECK(fake_alloc_create(&a, "lost") == 0);
-  size_t len;
-  uint8_t *cfg = th_python("import time\nprint('up', flush=True)\ntime.sleep(600)\n", &len);
   started_task s;
   char details[1024];
-  CHECK(th_start(&plug, &a, test_task_id("lost/e005"), "lost", cfg, len, NULL, &s, details,
-                 sizeof details) == GRPC_STATUS_OK);
-  free(cfg);
+  start_python(&a, "lost", "lost/e005", UP_FOREVER, &s);
   pid_t mon = (pid_t)th_state_int(s.handle, "monitor_pid");
   pid_t task = (pid_t)th_state_int(s.handle, "task_pid");
   CHECK(fake_alloc_wait_output(&a, "up", 10000));

@@ -39,13 +39,10 @@ static grpc_status_code run_python(const char *rest, const char *code, const cha
   fake_alloc a;
   *out = NULL;
   CHECK(fake_alloc_create(&a, "safety") == 0);
-  size_t len;
-  uint8_t *cfg = th_python(code, &len);
   start_args args = {.user = user, .env = env};
   started_task s;
   grpc_status_code rc =
-      th_start(&plug, &a, test_task_id(rest), "safety", cfg, len, &args, &s, details, dlen);
-  free(cfg);
+      th_start_python(&plug, &a, test_task_id(rest), "safety", code, &args, &s, details, dlen);
   if (rc == GRPC_STATUS_OK) {
     int sig;
     char err[512];
@@ -250,13 +247,11 @@ static int health_serving(void) {
 static void test_vanished_client(const char *self) {
   fake_alloc a;
   CHECK(fake_alloc_create(&a, "streamed") == 0);
-  size_t len;
-  uint8_t *cfg = th_python("import time\nprint('up', flush=True)\ntime.sleep(600)\n", &len);
   started_task s;
   char details[1024];
-  CHECK(th_start(&plug, &a, test_task_id("streamed/s020"), "streamed", cfg, len, NULL, &s,
-                 details, sizeof details) == GRPC_STATUS_OK);
-  free(cfg);
+  CHECK(th_start_python(&plug, &a, test_task_id("streamed/s020"), "streamed",
+                        "import time\nprint('up', flush=True)\ntime.sleep(600)\n", NULL, &s,
+                        details, sizeof details) == GRPC_STATUS_OK);
   CHECK(fake_alloc_wait_output(&a, "up", 10000));
   int p[2];
   CHECK(pipe(p) == 0);
@@ -300,20 +295,18 @@ static void test_log_reader_gone(void) {
   CHECK(mkfifo(fifo, 0600) == 0);
   int rfd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   CHECK(rfd >= 0);
-  size_t len;
-  uint8_t *cfg = th_python("import os, sys, time\n"
-                           "try:\n"
-                           "    while True:\n"
-                           "        print('line', flush=True)\n"
-                           "        time.sleep(0.01)\n"
-                           "except BrokenPipeError:\n"
-                           "    os._exit(42)\n", &len);
   start_args args = {.stdout_path = fifo};
   started_task s;
   char details[1024];
-  CHECK(th_start(&plug, &a, test_task_id("piped/s030"), "piped", cfg, len, &args, &s, details,
-                 sizeof details) == GRPC_STATUS_OK);
-  free(cfg);
+  CHECK(th_start_python(&plug, &a, test_task_id("piped/s030"), "piped",
+                        "import os, sys, time\n"
+                        "try:\n"
+                        "    while True:\n"
+                        "        print('line', flush=True)\n"
+                        "        time.sleep(0.01)\n"
+                        "except BrokenPipeError:\n"
+                        "    os._exit(42)\n",
+                        &args, &s, details, sizeof details) == GRPC_STATUS_OK);
   char buf[256];
   int got = 0;
   for (int64_t end = now_ms() + 10000; !got && now_ms() < end;) {

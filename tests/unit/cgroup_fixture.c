@@ -40,6 +40,46 @@ static int make_dir(const char *path, char *err, size_t errlen) {
   return -1;
 }
 
+char *cgf_read(const char *dir, const char *file) {
+  char path[PATH_MAX + 64];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  FILE *f = fopen(path, "re");
+  if (!f) return NULL;
+  size_t len = 0, cap = 4096;
+  char *buf = malloc(cap);
+  while (buf) {
+    len += fread(buf + len, 1, cap - 1 - len, f);
+    if (len < cap - 1) break;
+    char *bigger = realloc(buf, cap * 2);
+    if (!bigger) free(buf);
+    buf = bigger;
+    cap *= 2;
+  }
+  fclose(f);
+  if (buf) buf[len] = '\0';
+  return buf;
+}
+
+int cgf_file_is(const char *dir, const char *file, const char *want) {
+  char *got = cgf_read(dir, file);
+  int same = got && strcmp(got, want) == 0;
+  if (!same)
+    fprintf(stderr, "  %s/%s: got \"%s\", want \"%s\"\n", dir, file, got ? got : "(none)", want);
+  free(got);
+  return same;
+}
+
+int cgf_procs(const char *dir, pid_t *pids, int cap) {
+  char path[PATH_MAX + 32];
+  snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+  FILE *f = fopen(path, "re");
+  if (!f) return -1;
+  int n = 0, p;
+  while (n < cap && fscanf(f, "%d", &p) == 1) pids[n++] = p;
+  fclose(f);
+  return n;
+}
+
 void cgf_dir(const cg_fixture *f, const char *controller, char *out, size_t outlen) {
   if (f->mode == CGROUP_V2)
     snprintf(out, outlen, "%s", f->cpuset_cgroup);

@@ -1,8 +1,9 @@
 /* Test fixture: a task's cgroups created on the real cgroup filesystem the
  * way Nomad's client creates them before StartTask, under a parent unique
- * to the test process (instead of Nomad's "nomad"), and removed again.
- * Shared by the exec unit tests and the plugin integration tests. Needs
- * root and cgroups v1 or v2 at /sys/fs/cgroup. */
+ * to the test process (instead of Nomad's "nomad"), and removed again; and
+ * reading the files of a cgroup (or of a tree standing in for one). Shared
+ * by the cgroup and exec unit tests and the plugin and daemon integration
+ * tests. cgf_create needs root and cgroups v1 or v2 at /sys/fs/cgroup. */
 #ifndef ELIDE_TEST_CGROUP_FIXTURE_H
 #define ELIDE_TEST_CGROUP_FIXTURE_H
 
@@ -10,6 +11,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 typedef struct cg_fixture {
   cgroup_mode mode;
@@ -30,6 +32,17 @@ int cgf_create(cg_fixture *f, const char *alloc_id, const char *task, char *err,
 /* A v1 controller's task directory ("memory", "cpu", "freezer"), or the v2
  * scope for any controller. */
 void cgf_dir(const cg_fixture *f, const char *controller, char *out, size_t outlen);
+
+/* <dir>/<file> whole (malloc'd, NUL-terminated), or NULL when it cannot be
+ * read. */
+char *cgf_read(const char *dir, const char *file);
+
+/* 1 if <dir>/<file> holds exactly `want`; else 0, printing what it holds. */
+int cgf_file_is(const char *dir, const char *file, const char *want);
+
+/* The pids listed in <dir>/cgroup.procs into pids (at most cap); how many,
+ * or -1 when the file cannot be opened. */
+int cgf_procs(const char *dir, pid_t *pids, int cap);
 
 /* Kills whatever still runs in the groups and removes every directory under
  * the parent, the driver's cpuacct one included, then the parent. */

@@ -23,8 +23,10 @@ endforeach()
 
 target_sources(test_exec_limits PRIVATE ${CMAKE_CURRENT_LIST_DIR}/cgroup_fixture.c)
 
-# The cgroup library against trees of plain files (any host, any user).
-add_executable(test_cgroup ${CMAKE_CURRENT_LIST_DIR}/test_cgroup.c)
+# The cgroup library against trees of plain files (any host, any user;
+# cgroup_fixture.c for reading them).
+add_executable(test_cgroup ${CMAKE_CURRENT_LIST_DIR}/test_cgroup.c
+  ${CMAKE_CURRENT_LIST_DIR}/cgroup_fixture.c)
 target_link_libraries(test_cgroup PRIVATE exec_test_util elide_exec elide_warnings)
 add_test(NAME test_cgroup COMMAND test_cgroup)
 set_tests_properties(test_cgroup PROPERTIES TIMEOUT 60)
@@ -46,3 +48,11 @@ add_executable(test_exec_cmd ${CMAKE_CURRENT_LIST_DIR}/test_exec_cmd.c)
 target_link_libraries(test_exec_cmd PRIVATE exec_test_util elide_exec elide_warnings)
 add_test(NAME test_exec_cmd COMMAND test_exec_cmd)
 set_tests_properties(test_exec_cmd PROPERTIES TIMEOUT 60)
+
+# The exec session loop shared by both exec RPCs and the daemon
+# (exec_stream.h): input queue and backlog, pipes, a pty, back-pressure, the
+# client's end.
+add_executable(test_exec_stream ${CMAKE_CURRENT_LIST_DIR}/test_exec_stream.c)
+target_link_libraries(test_exec_stream PRIVATE elide_exec elide_warnings)
+add_test(NAME test_exec_stream COMMAND test_exec_stream)
+set_tests_properties(test_exec_stream PROPERTIES TIMEOUT 60)

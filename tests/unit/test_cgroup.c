@@ -6,6 +6,7 @@
 #include "cgroup.h"
 
 #include "../check.h"
+#include "cgroup_fixture.h"
 #include "test_exec_util.h"
 
 #include <errno.h>
@@ -44,21 +45,6 @@ static void put(const char *base, const char *rel, const char *text) {
   char path[PATH_MAX];
   snprintf(path, sizeof path, "%s/%s", base, rel);
   write_file(path, text);
-}
-
-static char *get(const char *base, const char *rel) {
-  char path[PATH_MAX];
-  snprintf(path, sizeof path, "%s/%s", base, rel);
-  return tu_read_file(path);
-}
-
-static int file_is(const char *base, const char *rel, const char *want) {
-  char *got = get(base, rel);
-  int same = got && strcmp(got, want) == 0;
-  if (!same) fprintf(stderr, "  %s/%s: got \"%s\", want \"%s\"\n", base, rel, got ? got : "(none)",
-                     want);
-  free(got);
-  return same;
 }
 
 static int exists(const char *base, const char *rel) {
@@ -309,10 +295,10 @@ static void test_own_set(void) {
   put(root, "cpu/elide-execd/exec%2F1/cpu.cfs_quota_us", "");
   cgroup_limits l = {.memory_bytes = 12345678, .cpu_shares = 512, .cpu_quota_millis = 500};
   CHECK(cgroup_apply_limits(&s, &l, err, sizeof err) == 0);
-  CHECK(file_is(root, "memory/elide-execd/exec%2F1/memory.limit_in_bytes", "12345678"));
-  CHECK(file_is(root, "cpu/elide-execd/exec%2F1/cpu.shares", "512"));
-  CHECK(file_is(root, "cpu/elide-execd/exec%2F1/cpu.cfs_period_us", "100000"));
-  CHECK(file_is(root, "cpu/elide-execd/exec%2F1/cpu.cfs_quota_us", "50000"));
+  CHECK(cgf_file_is(root, "memory/elide-execd/exec%2F1/memory.limit_in_bytes", "12345678"));
+  CHECK(cgf_file_is(root, "cpu/elide-execd/exec%2F1/cpu.shares", "512"));
+  CHECK(cgf_file_is(root, "cpu/elide-execd/exec%2F1/cpu.cfs_period_us", "100000"));
+  CHECK(cgf_file_is(root, "cpu/elide-execd/exec%2F1/cpu.cfs_quota_us", "50000"));
   /* plain files stand in for the interface files, so empty them first */
   const char *files[] = {"memory/elide-execd/exec%2F1/memory.limit_in_bytes",
                          "cpu/elide-execd/exec%2F1/cpu.shares",
@@ -341,8 +327,8 @@ static void test_own_set(void) {
   CHECK(cgroup_set_own(CGROUP_V2, root, "elide-execd", "x", &s, err, sizeof err) == 0);
   l = (cgroup_limits){.memory_bytes = 1000000, .cpu_quota_millis = 1500};
   CHECK(cgroup_apply_limits(&s, &l, err, sizeof err) == 0);
-  CHECK(file_is(v2, "memory.max", "1000000"));
-  CHECK(file_is(v2, "cpu.max", "150000 100000"));
+  CHECK(cgf_file_is(v2, "memory.max", "1000000"));
+  CHECK(cgf_file_is(v2, "cpu.max", "150000 100000"));
 
   /* Refusals. */
   CHECK(cgroup_set_own(CGROUP_V1, root, "/abs", "x", &s, err, sizeof err) == -EINVAL);
@@ -427,34 +413,34 @@ static void test_apply_v1(void) {
 
   cgroup_limits l = {.memory_mb = 200, .cpu_shares = 500, .cpuset_cpus = "1"};
   CHECK(cgroup_apply_limits(&s, &l, err, sizeof err) == 0);
-  CHECK(file_is(root, "memory/nomad/a.t/memory.limit_in_bytes", "209715200"));
+  CHECK(cgf_file_is(root, "memory/nomad/a.t/memory.limit_in_bytes", "209715200"));
   /* no memory_max: no soft limit written */
-  CHECK(file_is(root, "memory/nomad/a.t/memory.soft_limit_in_bytes", "9223372036854771712\n"));
-  CHECK(file_is(root, "cpu/nomad/a.t/cpu.shares", "500"));
+  CHECK(cgf_file_is(root, "memory/nomad/a.t/memory.soft_limit_in_bytes", "9223372036854771712\n"));
+  CHECK(cgf_file_is(root, "cpu/nomad/a.t/cpu.shares", "500"));
   /* the shared cpuset is Nomad's business */
-  CHECK(file_is(root, "cpuset/nomad/share/cpuset.cpus", ""));
+  CHECK(cgf_file_is(root, "cpuset/nomad/share/cpuset.cpus", ""));
   CHECK(!exists(root, "memory/nomad/a.t/memory.swappiness")); /* best effort, absent here */
 
   l = (cgroup_limits){.memory_mb = 150, .memory_max_mb = 250};
   put(root, "memory/nomad/a.t/memory.swappiness", "60\n");
   CHECK(cgroup_apply_limits(&s, &l, err, sizeof err) == 0);
-  CHECK(file_is(root, "memory/nomad/a.t/memory.limit_in_bytes", "262144000"));
-  CHECK(file_is(root, "memory/nomad/a.t/memory.soft_limit_in_bytes", "157286400"));
-  CHECK(file_is(root, "memory/nomad/a.t/memory.swappiness", "0"));
-  CHECK(file_is(root, "cpu/nomad/a.t/cpu.shares", "500")); /* cpu unset: untouched */
+  CHECK(cgf_file_is(root, "memory/nomad/a.t/memory.limit_in_bytes", "262144000"));
+  CHECK(cgf_file_is(root, "memory/nomad/a.t/memory.soft_limit_in_bytes", "157286400"));
+  CHECK(cgf_file_is(root, "memory/nomad/a.t/memory.swappiness", "0"));
+  CHECK(cgf_file_is(root, "cpu/nomad/a.t/cpu.shares", "500")); /* cpu unset: untouched */
 
   l = (cgroup_limits){.memory_mb = 64, .memory_max_mb = -1};
   CHECK(cgroup_apply_limits(&s, &l, err, sizeof err) == 0);
-  CHECK(file_is(root, "memory/nomad/a.t/memory.limit_in_bytes", "-1"));
-  CHECK(file_is(root, "memory/nomad/a.t/memory.soft_limit_in_bytes", "67108864"));
+  CHECK(cgf_file_is(root, "memory/nomad/a.t/memory.limit_in_bytes", "-1"));
+  CHECK(cgf_file_is(root, "memory/nomad/a.t/memory.soft_limit_in_bytes", "67108864"));
 
   /* A reserved cpuset gets the cores. */
   tu_rmtree(root);
   make_v1_task(root, "cpuset/nomad/reserve/a.t", &s);
   l = (cgroup_limits){.memory_mb = 32, .cpu_shares = 100, .cpuset_cpus = "0,1"};
   CHECK(cgroup_apply_limits(&s, &l, err, sizeof err) == 0);
-  CHECK(file_is(root, "cpuset/nomad/reserve/a.t/cpuset.cpus", "0,1"));
-  CHECK(file_is(root, "memory/nomad/a.t/memory.limit_in_bytes", "33554432"));
+  CHECK(cgf_file_is(root, "cpuset/nomad/reserve/a.t/cpuset.cpus", "0,1"));
+  CHECK(cgf_file_is(root, "memory/nomad/a.t/memory.limit_in_bytes", "33554432"));
 
   /* A limit that cannot be written is an error naming the file. */
   char path[PATH_MAX * 2];
@@ -479,16 +465,16 @@ static void test_apply_v2(void) {
   CHECK(cgroup_set_derive(CGROUP_V2, root, scope, "a", "t", &s, err, sizeof err) == 0);
   cgroup_limits l = {.memory_mb = 200, .cpu_shares = 1024};
   CHECK(cgroup_apply_limits(&s, &l, err, sizeof err) == 0);
-  CHECK(file_is(scope, "memory.max", "209715200"));
-  CHECK(file_is(scope, "memory.low", ""));
-  CHECK(file_is(scope, "cpu.weight", "100"));
-  CHECK(file_is(scope, "cpuset.cpus", ""));
+  CHECK(cgf_file_is(scope, "memory.max", "209715200"));
+  CHECK(cgf_file_is(scope, "memory.low", ""));
+  CHECK(cgf_file_is(scope, "cpu.weight", "100"));
+  CHECK(cgf_file_is(scope, "cpuset.cpus", ""));
   l = (cgroup_limits){.memory_mb = 64, .memory_max_mb = -1, .cpu_shares = 100, .cpuset_cpus = "1"};
   CHECK(cgroup_apply_limits(&s, &l, err, sizeof err) == 0);
-  CHECK(file_is(scope, "memory.max", "max"));
-  CHECK(file_is(scope, "memory.low", "67108864"));
-  CHECK(file_is(scope, "cpu.weight", "17"));
-  CHECK(file_is(scope, "cpuset.cpus", "1"));
+  CHECK(cgf_file_is(scope, "memory.max", "max"));
+  CHECK(cgf_file_is(scope, "memory.low", "67108864"));
+  CHECK(cgf_file_is(scope, "cpu.weight", "17"));
+  CHECK(cgf_file_is(scope, "cpuset.cpus", "1"));
   tu_rmtree(dir);
 }
 
@@ -582,7 +568,7 @@ static void test_oom_and_join(void) {
 
   put(dir, "cgroup.procs", "");
   CHECK(cgroup_join(dir, 12345) == 0);
-  CHECK(file_is(dir, "cgroup.procs", "12345"));
+  CHECK(cgf_file_is(dir, "cgroup.procs", "12345"));
   CHECK(cgroup_join("/nonexistent/cgroup", 1) == -ENOENT);
   tu_rmtree(dir);
 }

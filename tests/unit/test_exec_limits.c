@@ -26,90 +26,77 @@ static exec_task *start(exec_spec *s) {
   return t;
 }
 
-static void test_timeout_signal(void) {
+/* Runs argv to its end (5 s at most) with a timeout of timeout_ms, signal
+ * sig and grace grace_ms, in a directory of its own. 0 with the result and
+ * the milliseconds from the start to the end; -1 (a check failed) when it
+ * did not start or did not end. */
+static int run_timed(const char *const *argv, int64_t timeout_ms, int sig, int64_t grace_ms,
+                     exec_result *r, int64_t *took_ms) {
   char *dir = tu_tmpdir();
-  exec_spec s = tu_spec(dir, ARGV("/bin/sleep", "30"));
-  s.timeout_ms = 300;
-  s.timeout_signal = SIGINT;
-  s.timeout_grace_ms = 5000;
+  exec_spec s = tu_spec(dir, argv);
+  s.timeout_ms = timeout_ms;
+  s.timeout_signal = sig;
+  s.timeout_grace_ms = grace_ms;
   int64_t t0 = tu_now_ms();
   exec_task *t = start(&s);
   CHECK(t != NULL);
-  if (!t) return;
+  int ended = 0;
+  if (t) {
+    ended = exec_wait(t, 5000, r) == 1;
+    CHECK(ended);
+    *took_ms = tu_now_ms() - t0;
+    exec_destroy(t, 1);
+  }
+  tu_rmtree(dir);
+  return ended ? 0 : -1;
+}
+
+static void test_timeout_signal(void) {
   exec_result r;
-  CHECK(exec_wait(t, 5000, &r) == 1);
-  int64_t took = tu_now_ms() - t0;
+  int64_t took;
+  if (run_timed(ARGV("/bin/sleep", "30"), 300, SIGINT, 5000, &r, &took) < 0) return;
   CHECK(took >= 280 && took < 2000);
   CHECK(r.timed_out == 1 && r.timeout_killed == 0);
   CHECK(r.exit_code == 130 && r.signal == SIGINT);
   CHECK(r.timeout_ms == 300 && r.timeout_signal == SIGINT && r.timeout_grace_ms == 5000);
   CHECK(r.oom_killed == 0);
-  exec_destroy(t, 1);
-  tu_rmtree(dir);
 }
 
 static void test_timeout_kill_after_grace(void) {
-  char *dir = tu_tmpdir();
-  /* Ignores SIGINT (and so does the sleep it starts): only SIGKILL ends it. */
-  exec_spec s = tu_spec(dir, ARGV("/bin/sh", "-c", "trap '' INT; sleep 30"));
-  s.timeout_ms = 200;
-  s.timeout_signal = SIGINT;
-  s.timeout_grace_ms = 400;
-  int64_t t0 = tu_now_ms();
-  exec_task *t = start(&s);
-  CHECK(t != NULL);
-  if (!t) return;
   exec_result r;
-  CHECK(exec_wait(t, 5000, &r) == 1);
-  int64_t took = tu_now_ms() - t0;
+  int64_t took;
+  /* Ignores SIGINT (and so does the sleep it starts): only SIGKILL ends it. */
+  if (run_timed(ARGV("/bin/sh", "-c", "trap '' INT; sleep 30"), 200, SIGINT, 400, &r, &took) < 0)
+    return;
   CHECK(took >= 580 && took < 3000);
   CHECK(r.timed_out == 1 && r.timeout_killed == 1);
   CHECK(r.exit_code == 137 && r.signal == SIGKILL);
-  exec_destroy(t, 1);
-  tu_rmtree(dir);
 }
 
 /* SIGKILL as the timeout signal, and a grace of 0: killed at once. */
 static void test_timeout_kill_at_once(void) {
   static const int sigs[] = {SIGKILL, SIGTERM};
   for (size_t i = 0; i < 2; i++) {
-    char *dir = tu_tmpdir();
-    exec_spec s = tu_spec(dir, ARGV("/bin/sh", "-c", "trap '' TERM; sleep 30"));
-    s.timeout_ms = 200;
-    s.timeout_signal = sigs[i];
-    s.timeout_grace_ms = 0;
-    int64_t t0 = tu_now_ms();
-    exec_task *t = start(&s);
-    CHECK(t != NULL);
-    if (!t) return;
     exec_result r;
-    CHECK(exec_wait(t, 5000, &r) == 1);
-    int64_t took = tu_now_ms() - t0;
+    int64_t took;
+    if (run_timed(ARGV("/bin/sh", "-c", "trap '' TERM; sleep 30"), 200, sigs[i], 0, &r, &took) < 0)
+      return;
     CHECK(took >= 180 && took < 1500);
     CHECK(r.timed_out == 1 && r.timeout_killed == 1 && r.timeout_signal == sigs[i]);
     CHECK(r.exit_code == 137 && r.signal == SIGKILL);
-    exec_destroy(t, 1);
-    tu_rmtree(dir);
   }
 }
 
 static void test_timeout_handled_exit(void) {
-  char *dir = tu_tmpdir();
+  exec_result r;
+  int64_t took;
   /* Handles the signal and exits 0 by itself: still reported as stopped by
    * the signal, never as a success. */
-  exec_spec s = tu_spec(dir, ARGV("/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.05; done"));
-  s.timeout_ms = 200;
-  s.timeout_signal = SIGTERM;
-  s.timeout_grace_ms = 3000;
-  exec_task *t = start(&s);
-  CHECK(t != NULL);
-  if (!t) return;
-  exec_result r;
-  CHECK(exec_wait(t, 5000, &r) == 1);
+  if (run_timed(ARGV("/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.05; done"), 200,
+                SIGTERM, 3000, &r, &took) < 0)
+    return;
   CHECK(r.timed_out == 1 && r.timeout_killed == 0);
   CHECK(r.exit_code == 128 + SIGTERM && r.signal == SIGTERM);
-  exec_destroy(t, 1);
-  tu_rmtree(dir);
 }
 
 static void test_no_timeout_and_validation(void) {
@@ -162,38 +149,43 @@ static void test_timeout_while_detached(void) {
   tu_rmtree(dir);
 }
 
-/* Lines of <dir>/cgroup.procs as pids; returns how many (at most cap). */
-static int procs_of(const char *dir, pid_t *pids, int cap) {
-  char path[PATH_MAX + 32];
-  snprintf(path, sizeof path, "%s/cgroup.procs", dir);
-  FILE *f = fopen(path, "re");
-  if (!f) return -1;
-  int n = 0, p;
-  while (n < cap && fscanf(f, "%d", &p) == 1) pids[n++] = p;
-  fclose(f);
-  return n;
+/* Task `task`'s cgroups in fixture f, made as the plugin makes them at
+ * StartTask (derived from Nomad's cpuset_cgroup, prepared, `lim` written),
+ * and what an exec_spec takes from them. dirs point into set. */
+typedef struct task_cgroups {
+  cg_fixture f;
+  cgroup_set set;
+  const char *dirs[CGROUP_MAX_DIRS + 1];
+  char oom[PATH_MAX + 32];
+} task_cgroups;
+
+/* 0, or -1 after a failed check (cgroups unavailable: nothing to undo). */
+static int task_cgroups_create(task_cgroups *c, const char *task, const cgroup_limits *lim) {
+  char err[1024];
+  memset(c, 0, sizeof *c);
+  if (cgf_create(&c->f, "0a1b2c3d-alloc", task, err, sizeof err) < 0) {
+    fprintf(stderr, "%s\n", err);
+    CHECK(!"cgroups available");
+    return -1;
+  }
+  CHECK(cgroup_set_derive(c->f.mode, CGROUP_DEFAULT_ROOT, c->f.cpuset_cgroup, c->f.alloc_id,
+                          c->f.task, &c->set, err, sizeof err) == 0);
+  CHECK(cgroup_set_prepare(&c->set, err, sizeof err) == 0);
+  CHECK(cgroup_apply_limits(&c->set, lim, err, sizeof err) == 0);
+  cgroup_set_dirs(&c->set, c->dirs, CGROUP_MAX_DIRS);
+  cgroup_oom_file(&c->set, c->oom, sizeof c->oom);
+  return 0;
 }
 
 /* A task in Nomad-style cgroups: only its own process in them, its
  * /proc/self/cgroup naming them, the oom_score_adj given, the limits. */
 static void test_cgroups_joined(void) {
-  cg_fixture f;
-  char err[1024];
-  if (cgf_create(&f, "0a1b2c3d-alloc", "web", err, sizeof err) < 0) {
-    fprintf(stderr, "%s\n", err);
-    CHECK(!"cgroups available");
-    return;
-  }
-  cgroup_set set;
-  CHECK(cgroup_set_derive(f.mode, CGROUP_DEFAULT_ROOT, f.cpuset_cgroup, f.alloc_id, f.task, &set,
-                          err, sizeof err) == 0);
-  CHECK(cgroup_set_prepare(&set, err, sizeof err) == 0);
+  task_cgroups c;
   cgroup_limits lim = {.memory_mb = 200, .cpu_shares = 300};
-  CHECK(cgroup_apply_limits(&set, &lim, err, sizeof err) == 0);
-  const char *dirs[CGROUP_MAX_DIRS + 1] = {0};
-  cgroup_set_dirs(&set, dirs, CGROUP_MAX_DIRS);
-  char oom[PATH_MAX + 32];
-  cgroup_oom_file(&set, oom, sizeof oom);
+  if (task_cgroups_create(&c, "web", &lim) < 0) return;
+  const cg_fixture *f = &c.f;
+  const cgroup_set *set = &c.set;
+  char err[1024];
 
   char *dir = tu_tmpdir();
   char out[PATH_MAX];
@@ -202,8 +194,8 @@ static void test_cgroups_joined(void) {
   exec_spec s = tu_spec(dir, ARGV("/bin/sh", "-c",
                                   "cat /proc/self/cgroup; cat /proc/self/oom_score_adj; exec sleep 30"));
   s.stdout_path = out;
-  s.cgroup_dirs = dirs;
-  s.oom_counter_path = oom;
+  s.cgroup_dirs = c.dirs;
+  s.oom_counter_path = c.oom;
   s.set_oom_score_adj = 1;
   s.oom_score_adj = 500;
   exec_task *t = start(&s);
@@ -218,16 +210,17 @@ static void test_cgroups_joined(void) {
     }
     char *text = tu_read_file(out);
     char want[256];
-    if (f.mode == CGROUP_V1) {
+    if (f->mode == CGROUP_V1) {
       static const char *const ctrls[] = {"memory", "cpu", "freezer", "cpuacct"};
       for (size_t i = 0; i < 4; i++) {
-        snprintf(want, sizeof want, ":%s:/%s/%s.%s\n", ctrls[i], f.parent, f.alloc_id, f.task);
+        snprintf(want, sizeof want, ":%s:/%s/%s.%s\n", ctrls[i], f->parent, f->alloc_id, f->task);
         CHECK_STR_CONTAINS(text, want);
       }
-      snprintf(want, sizeof want, ":cpuset:/%s/share\n", f.parent);
+      snprintf(want, sizeof want, ":cpuset:/%s/share\n", f->parent);
       CHECK_STR_CONTAINS(text, want);
     } else {
-      snprintf(want, sizeof want, "0::/%s/share.slice/%s.%s.scope\n", f.parent, f.alloc_id, f.task);
+      snprintf(want, sizeof want, "0::/%s/share.slice/%s.%s.scope\n", f->parent, f->alloc_id,
+               f->task);
       CHECK_STR_CONTAINS(text, want);
     }
     CHECK_STR_CONTAINS(text, "\n500\n");
@@ -235,24 +228,25 @@ static void test_cgroups_joined(void) {
     /* Checklist item 96: exactly one pid, the task's (the shell exec'd
      * sleep; its cats are gone once they are reaped), never the monitor. */
     pid_t pids[16];
-    const char *check_dirs[] = {set.memory, set.cpu, f.mode == CGROUP_V1 ? set.freezer : set.memory};
+    const char *check_dirs[] = {set->memory, set->cpu,
+                                f->mode == CGROUP_V1 ? set->freezer : set->memory};
     for (size_t i = 0; i < 3; i++) {
       int n = 0;
       for (int tries = 0; tries < 50; tries++) {
-        n = procs_of(check_dirs[i], pids, 16);
+        n = cgf_procs(check_dirs[i], pids, 16);
         if (n == 1) break;
         usleep(20000);
       }
       CHECK(n == 1 && pids[0] == exec_task_pid(t) && pids[0] != exec_monitor_pid(t));
     }
     char limit_file[PATH_MAX + 64];
-    snprintf(limit_file, sizeof limit_file, "%s/%s", set.memory,
-             f.mode == CGROUP_V1 ? "memory.limit_in_bytes" : "memory.max");
+    snprintf(limit_file, sizeof limit_file, "%s/%s", set->memory,
+             f->mode == CGROUP_V1 ? "memory.limit_in_bytes" : "memory.max");
     char *limit = tu_read_file(limit_file);
     CHECK(limit && strcmp(limit, "209715200\n") == 0);
     free(limit);
     cgroup_stats st;
-    CHECK(cgroup_read_stats(&set, &st) == 0);
+    CHECK(cgroup_read_stats(set, &st) == 0);
     CHECK(st.has_memory && st.usage > 0);
     CHECK(st.has_cpu);
     /* An external SIGKILL is not an OOM kill. */
@@ -262,8 +256,8 @@ static void test_cgroups_joined(void) {
     CHECK(r.exit_code == 137 && r.signal == SIGKILL && r.oom_killed == 0);
     exec_destroy(t, 1);
   }
-  CHECK(cgroup_set_remove_own(&set, 2000) == 0);
-  if (set.cpuacct_own) CHECK(access(set.cpuacct, F_OK) != 0);
+  CHECK(cgroup_set_remove_own(set, 2000) == 0);
+  if (set->cpuacct_own) CHECK(access(set->cpuacct, F_OK) != 0);
 
   /* A group that does not exist fails the start, naming it. */
   const char *missing[] = {"/sys/fs/cgroup/memory/elide-test-no-such-group", NULL};
@@ -272,35 +266,21 @@ static void test_cgroups_joined(void) {
   CHECK(exec_start(&s, &t, err, sizeof err) == -ENOENT);
   CHECK_STR_CONTAINS(err, "unable to configure cgroups: cannot join "
                           "/sys/fs/cgroup/memory/elide-test-no-such-group");
-  cgf_destroy(&f);
+  cgf_destroy(&c.f);
   tu_rmtree(dir);
 }
 
 /* Allocating past the memory limit: the OOM killer ends the task and the
  * monitor says so. */
 static void test_oom_detected(void) {
-  cg_fixture f;
-  char err[1024];
-  if (cgf_create(&f, "0a1b2c3d-alloc", "hog", err, sizeof err) < 0) {
-    fprintf(stderr, "%s\n", err);
-    CHECK(!"cgroups available");
-    return;
-  }
-  cgroup_set set;
-  CHECK(cgroup_set_derive(f.mode, CGROUP_DEFAULT_ROOT, f.cpuset_cgroup, f.alloc_id, f.task, &set,
-                          err, sizeof err) == 0);
-  CHECK(cgroup_set_prepare(&set, err, sizeof err) == 0);
+  task_cgroups c;
   cgroup_limits lim = {.memory_mb = 32};
-  CHECK(cgroup_apply_limits(&set, &lim, err, sizeof err) == 0);
-  const char *dirs[CGROUP_MAX_DIRS + 1] = {0};
-  cgroup_set_dirs(&set, dirs, CGROUP_MAX_DIRS);
-  char oom[PATH_MAX + 32];
-  cgroup_oom_file(&set, oom, sizeof oom);
+  if (task_cgroups_create(&c, "hog", &lim) < 0) return;
   char *dir = tu_tmpdir();
   exec_spec s = tu_spec(dir, ARGV("/usr/bin/python3", "-c",
                                   "import time\nx = 'x' * (256 << 20)\ntime.sleep(5)"));
-  s.cgroup_dirs = dirs;
-  s.oom_counter_path = oom;
+  s.cgroup_dirs = c.dirs;
+  s.oom_counter_path = c.oom;
   exec_task *t = start(&s);
   CHECK(t != NULL);
   if (t) {
@@ -311,8 +291,8 @@ static void test_oom_detected(void) {
     CHECK(r.timed_out == 0);
     exec_destroy(t, 1);
   }
-  cgroup_set_remove_own(&set, 2000);
-  cgf_destroy(&f);
+  cgroup_set_remove_own(&c.set, 2000);
+  cgf_destroy(&c.f);
   tu_rmtree(dir);
 }
 

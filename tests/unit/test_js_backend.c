@@ -496,6 +496,33 @@ static void test_lifecycle_ops(void) {
   remove_task_dir(dir);
 }
 
+/* The REPL command line (repl_command.c, shared with python): the
+ * instance's node, --interactive, the words after elide-repl; a cap too
+ * small for them is refused with the number that fits. */
+static void test_repl(void) {
+  void *st = NULL;
+  char err[256] = "";
+  CHECK(init_with(NULL, &st, err, sizeof err) == 0);
+  CHECK(mod->ops->repl != NULL);
+  if (!mod->ops->repl) return;
+  static const char *const words[] = {"--no-warnings", "-e", "1", NULL};
+  elide_task task = {.size = sizeof task, .id = "mock/task/repl", .language = "js",
+                     .task_dir = "/tmp", .args = words, .envp = test_env};
+  const char *argv[8];
+  CHECK(mod->ops->repl(st, &task, argv, 8, err, sizeof err) == 0);
+  CHECK(argv[0] && !strcmp(argv[0], NODE));
+  CHECK(argv[1] && !strcmp(argv[1], "--interactive"));
+  CHECK(argv[2] == words[0] && argv[3] == words[1] && argv[4] == words[2] && argv[5] == NULL);
+  CHECK(mod->ops->repl(st, &task, argv, 6, err, sizeof err) == 0 && argv[5] == NULL);
+  err[0] = '\0';
+  CHECK(mod->ops->repl(st, &task, argv, 5, err, sizeof err) == -ENOSPC);
+  CHECK_STR_CONTAINS(err, "too many REPL arguments (at most 2)");
+  task.args = NULL;
+  CHECK(mod->ops->repl(st, &task, argv, 3, err, sizeof err) == 0 && argv[2] == NULL);
+  CHECK(mod->ops->repl(st, &task, argv, 2, err, sizeof err) == -ENOSPC);
+  CHECK_STR_CONTAINS(err, "(at most 0)");
+}
+
 int main(void) {
   mod = mock_load_module(ELIDE_TEST_JS_MODULE);
   CHECK(mod != NULL);
@@ -513,5 +540,6 @@ int main(void) {
   test_bad_options();
   test_missing_runtime_execute();
   test_lifecycle_ops();
+  test_repl();
   return CHECK_DONE();
 }
