@@ -87,6 +87,7 @@ void ex_finish(execution *e, const exec_result *r) {
   spool_trim(&e->out[EX_STDERR], 1);
   spool_watch_remove(e);
   ex_wake_followers(e, -1);
+  ex_limits_release_ended(e);
   char code[16], sig[16];
   snprintf(code, sizeof code, "%d", res.exit_code);
   snprintf(sig, sizeof sig, "%d", res.signal);

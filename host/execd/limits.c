@@ -144,6 +144,14 @@ void ex_limits_remove(execution *e) {
             e->cg->set.memory, "error", strerror(-rc), NULL);
 }
 
+void ex_limits_release_ended(execution *e) {
+  if (!e->cg) return;
+  int rc = cgroup_set_remove_own(&e->cg->set, 0);
+  if (rc < 0) /* an orphan of the task is still in them: the deletion kills it and retries */
+    log_msg(LOG_DEBUG, "execution's cgroups kept until its deletion", "execution_id", e->id,
+            "path", e->cg->set.memory, "error", strerror(-rc), NULL);
+}
+
 int ex_limits_stats(execution *e, cgroup_stats *out) {
   return e->cg ? cgroup_read_stats(&e->cg->set, out) : -ENOENT;
 }

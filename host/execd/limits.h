@@ -60,6 +60,11 @@ void ex_limits_recover(struct execution *e);
  * freed. */
 void ex_limits_remove(struct execution *e);
 
+/* The execution has ended: removes its groups at once (its figures now
+ * come from the exit record), without waiting; groups an orphan of the task
+ * still holds stay until the deletion (ex_limits_remove) kills it. */
+void ex_limits_release_ended(struct execution *e);
+
 /* Current memory and CPU figures from the groups: 0 when read. */
 int ex_limits_stats(struct execution *e, cgroup_stats *out);
 
