@@ -35,7 +35,7 @@ const char *cgroup_mode_name(cgroup_mode m);
  * and cpuset hierarchies (Nomad's rule: a cgroup2 mount below it, as
  * systemd's hybrid layout has, does not count). Managing either needs root
  * (euid 0). Otherwise CGROUP_NONE with the reason in `why` (e.g. "no cgroup
- * filesystem is mounted at /sys/fs/cgroup", "the plugin runs as uid 1000,
+ * filesystem is mounted at /sys/fs/cgroup", "this process runs as uid 1000,
  * not root"). Always returns 0, or -errno when mountinfo cannot be read
  * (mode NONE, why says so). */
 int cgroup_detect(const char *root, const char *mountinfo, uid_t euid, cgroup_mode *mode,

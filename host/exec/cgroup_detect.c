@@ -117,7 +117,7 @@ int cgroup_detect(const char *root, const char *mountinfo, uid_t euid, cgroup_mo
     return 0;
   }
   if (euid != 0) {
-    snprintf(why, whylen, "cgroups %s found, but the plugin runs as uid %u, not root",
+    snprintf(why, whylen, "cgroups %s found, but this process runs as uid %u, not root",
              cgroup_mode_name(found), (unsigned)euid);
     return 0;
   }

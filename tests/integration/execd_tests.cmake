@@ -33,11 +33,14 @@ set_tests_properties(integration.execd_limits PROPERTIES TIMEOUT 300 LABELS "int
 # with stubs generated from the proto by protoc + grpc_python_plugin:
 # execd_python_client.py (the API at large) and test_execd_exec.py
 # (ExecInExecution: context, pipes and pty, REPL, refusals, cancel, bounded
-# memory, a daemon restart; root and cgroups).
+# memory, a daemon restart; root and cgroups) and test_execd_unprivileged.py
+# (a daemon run as nobody: limits refused, or dropped with a note when
+# best_effort).
 find_program(GRPC_PYTHON_PLUGIN grpc_python_plugin)
 find_program(PROTOC protoc)
 if(GRPC_PYTHON_PLUGIN AND PROTOC)
-  foreach(pair "execd_python:execd_python_client.py" "execd_exec:test_execd_exec.py")
+  foreach(pair "execd_python:execd_python_client.py" "execd_exec:test_execd_exec.py"
+               "execd_unprivileged:test_execd_unprivileged.py")
     string(REPLACE ":" ";" pair "${pair}")
     list(GET pair 0 name)
     list(GET pair 1 script)
