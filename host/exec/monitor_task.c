@@ -142,12 +142,7 @@ static _Noreturn void child_fail_at(int pipe_fd, int step, int index) {
   _exit(127);
 }
 
-static _Noreturn void child_fail(int pipe_fd, int step) {
-  child_failure f = {step, errno, 0};
-  ssize_t r = write(pipe_fd, &f, sizeof f);
-  (void)r;
-  _exit(127);
-}
+static _Noreturn void child_fail(int pipe_fd, int step) { child_fail_at(pipe_fd, step, 0); }
 
 /* Runs in the forked child (the monitor is single-threaded, so any libc
  * call is safe here). Never returns. */
