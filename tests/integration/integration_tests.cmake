@@ -109,3 +109,11 @@ target_compile_definitions(test_plugin_limits PRIVATE
 add_dependencies(test_plugin_limits nomad-driver-elide elide_python elide-monitor)
 add_test(NAME integration.plugin_limits COMMAND test_plugin_limits)
 set_tests_properties(integration.plugin_limits PROPERTIES TIMEOUT 180 LABELS integration)
+# Under valgrind too: the stats thread's cgroup reads, the exit events and
+# DestroyTask's removal of the driver's own groups are long-lived paths.
+if(ELIDE_VALGRIND AND VALGRIND)
+  add_test(NAME integration.plugin_limits_valgrind COMMAND test_plugin_limits)
+  set_tests_properties(integration.plugin_limits_valgrind PROPERTIES TIMEOUT 600
+    LABELS "integration;valgrind"
+    ENVIRONMENT "ELIDE_PLUGIN_WRAPPER=${VALGRIND} --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --suppressions=${CMAKE_CURRENT_LIST_DIR}/valgrind.supp")
+endif()
