@@ -113,6 +113,12 @@ static rpc_method *all_methods(size_t *n) {
 int main(void) {
   if (check_cookie() != 0 || check_protocol() != 0) return 1;
   main_pid = getpid();
+  /* The Nomad agent that started us: if it goes away without stopping us
+   * (killed, or exiting after it re-launched us during its own shutdown),
+   * nobody will ever call this plugin again, so it leaves as on SIGTERM.
+   * Watched by polling, not PR_SET_PDEATHSIG, which fires when the forking
+   * thread of the parent exits rather than the parent. */
+  pid_t parent = getppid();
   /* Ignore what go-plugin servers ignore; handle the rest on this thread. */
   signal(SIGPIPE, SIG_IGN);
   signal(SIGINT, SIG_IGN);
@@ -150,9 +156,15 @@ int main(void) {
   printf("1|%s|unix|%s|grpc|\n", APP_PROTOCOL, sock);
   fflush(stdout);
 
+  const struct timespec parent_check = {1, 0};
   for (;;) {
-    int sig = 0;
-    if (sigwait(&wait_set, &sig) != 0) continue;
+    int sig = sigtimedwait(&wait_set, NULL, &parent_check);
+    if (sig < 0) {
+      if (errno != EAGAIN || getppid() == parent) continue;
+      log_msg(LOG_WARN, "plugin exiting", "reason",
+              "the Nomad agent that started the plugin is gone; tasks keep running", NULL);
+      break;
+    }
     if (sig == SIGHUP) continue; /* no controlling terminal semantics for a plugin */
     log_msg(LOG_DEBUG, "plugin exiting", "reason", sig == SIGUSR1 ? "shutdown requested" : "SIGTERM",
             NULL);

@@ -78,6 +78,16 @@ plugin "nomad-driver-elide" {{
 {plugin_config}
   }}
 }}
+{raw_exec_plugin}"""
+
+# Appended to the agent's configuration by NomadAgent(raw_exec=True), for
+# benchmarks that compare the elide driver with Nomad's raw_exec on one agent.
+RAW_EXEC_PLUGIN = """
+plugin "raw_exec" {
+  config {
+    enabled = true
+  }
+}
 """
 
 
@@ -110,7 +120,8 @@ connect {{
 
 
 class NomadAgent:
-    def __init__(self, nomad, plugin_binary, plugin_config=None, keep=False, consul=None):
+    def __init__(self, nomad, plugin_binary, plugin_config=None, keep=False, consul=None,
+                 raw_exec=False):
         self.nomad = nomad
         self.plugin_binary = os.path.realpath(plugin_binary)
         self.plugin_config = plugin_config or {"python_runtime": "/usr/bin/python3"}
@@ -121,6 +132,7 @@ class NomadAgent:
         self.addr = "http://127.0.0.1:%d" % self.http
         self.log_path = os.path.join(self.dir, "agent.log")
         self.consul_binary = consul
+        self.raw_exec = raw_exec
         self.consul_proc = None
         self.consul_http = _free_port() if consul else None
         self.consul_addr = "http://127.0.0.1:%d" % self.consul_http if consul else None
@@ -172,6 +184,7 @@ class NomadAgent:
         cfg = AGENT_CONFIG.format(data=os.path.join(self.dir, "data"), plugins=plugins,
                                   http=self.http, rpc=_free_port(), serf=_free_port(),
                                   plugin_config=lines, consul_address=consul_address,
+                                  raw_exec_plugin=RAW_EXEC_PLUGIN if self.raw_exec else "",
                                   denied="" if self.consul_binary else "consul,")
         cfg_path = os.path.join(self.dir, "agent.hcl")
         with open(cfg_path, "w") as f:

@@ -117,3 +117,10 @@ if(ELIDE_VALGRIND AND VALGRIND)
     LABELS "integration;valgrind"
     ENVIRONMENT "ELIDE_PLUGIN_WRAPPER=${VALGRIND} --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --suppressions=${CMAKE_CURRENT_LIST_DIR}/valgrind.supp")
 endif()
+
+# A plugin whose agent is gone (killed, or exited after re-launching it
+# during its own shutdown) exits by itself instead of lingering.
+add_test(NAME integration.plugin_orphan
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_plugin_orphan.py
+    $<TARGET_FILE:nomad-driver-elide>)
+set_tests_properties(integration.plugin_orphan PROPERTIES TIMEOUT 60 LABELS integration)
