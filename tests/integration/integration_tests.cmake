@@ -13,14 +13,21 @@ set_tests_properties(integration.plugin_lifecycle PROPERTIES TIMEOUT 120 LABELS 
 
 # The same life under valgrind: the plugin's long-lived paths (server,
 # streams, task table, recovery, shutdown) must not leak or touch bad memory.
-option(ELIDE_VALGRIND "Run the plugin lifecycle test under valgrind too" ON)
+option(ELIDE_VALGRIND "Run the plugin integration tests under valgrind too" ON)
 find_program(VALGRIND valgrind)
-if(ELIDE_VALGRIND AND VALGRIND)
-  add_test(NAME integration.plugin_lifecycle_valgrind COMMAND test_plugin_lifecycle)
-  set_tests_properties(integration.plugin_lifecycle_valgrind PROPERTIES TIMEOUT 600
-    LABELS "integration;valgrind"
-    ENVIRONMENT "ELIDE_PLUGIN_WRAPPER=${VALGRIND} --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --suppressions=${CMAKE_CURRENT_LIST_DIR}/valgrind.supp")
-endif()
+set(ELIDE_VALGRIND_SUPP ${CMAKE_CURRENT_LIST_DIR}/valgrind.supp)
+# Registers <name>_valgrind: the command (ARGN) with the plugin it starts
+# wrapped in valgrind (ELIDE_PLUGIN_WRAPPER); a definite leak or a memory
+# error makes the plugin exit 99 and the test fail.
+function(elide_valgrind_test name timeout)
+  if(ELIDE_VALGRIND AND VALGRIND)
+    add_test(NAME ${name}_valgrind COMMAND ${ARGN})
+    set_tests_properties(${name}_valgrind PROPERTIES TIMEOUT ${timeout}
+      LABELS "integration;valgrind"
+      ENVIRONMENT "ELIDE_PLUGIN_WRAPPER=${VALGRIND} --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --suppressions=${ELIDE_VALGRIND_SUPP}")
+  endif()
+endfunction()
+elide_valgrind_test(integration.plugin_lifecycle 600 test_plugin_lifecycle)
 
 # The installed layout: `cmake --install` into a fresh prefix, then the same
 # life against the installed binary, which must find its installed monitor
@@ -72,24 +79,14 @@ endforeach()
 find_program(GRPC_PYTHON_PLUGIN grpc_python_plugin)
 find_program(PROTOC protoc)
 if(GRPC_PYTHON_PLUGIN AND PROTOC)
-  add_test(NAME integration.plugin_exec
-    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_plugin_exec.py
+  set(plugin_exec_command /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_plugin_exec.py
       --plugin $<TARGET_FILE:nomad-driver-elide> --module-dir ${ELIDE_BUILD_MODULEDIR}
       --fixture-module ${ABI_FIXTURE_DIR}/minor0.so --daemon $<TARGET_FILE:elide-execd>
       --proto-dir ${CMAKE_SOURCE_DIR}/proto --protoc ${PROTOC} --grpc-plugin ${GRPC_PYTHON_PLUGIN})
+  add_test(NAME integration.plugin_exec COMMAND ${plugin_exec_command})
   set_tests_properties(integration.plugin_exec PROPERTIES TIMEOUT 420 LABELS integration)
-  # The same under valgrind: sessions, pumps and the fork path of the plugin
-  # must not leak or touch bad memory (a report makes its exit status 99).
-  if(ELIDE_VALGRIND AND VALGRIND)
-    add_test(NAME integration.plugin_exec_valgrind
-      COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_plugin_exec.py
-        --plugin $<TARGET_FILE:nomad-driver-elide> --module-dir ${ELIDE_BUILD_MODULEDIR}
-        --fixture-module ${ABI_FIXTURE_DIR}/minor0.so --daemon $<TARGET_FILE:elide-execd>
-        --proto-dir ${CMAKE_SOURCE_DIR}/proto --protoc ${PROTOC} --grpc-plugin ${GRPC_PYTHON_PLUGIN})
-    set_tests_properties(integration.plugin_exec_valgrind PROPERTIES TIMEOUT 900
-      LABELS "integration;valgrind"
-      ENVIRONMENT "ELIDE_PLUGIN_WRAPPER=${VALGRIND} --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --suppressions=${CMAKE_CURRENT_LIST_DIR}/valgrind.supp")
-  endif()
+  # The same under valgrind: sessions, pumps and the fork path of the plugin.
+  elide_valgrind_test(integration.plugin_exec 900 ${plugin_exec_command})
 else()
   message(WARNING "protoc or grpc_python_plugin missing (tests/install-deps.sh installs "
                   "protobuf-compiler-grpc): integration.plugin_exec is skipped")
@@ -111,12 +108,7 @@ add_test(NAME integration.plugin_limits COMMAND test_plugin_limits)
 set_tests_properties(integration.plugin_limits PROPERTIES TIMEOUT 180 LABELS integration)
 # Under valgrind too: the stats thread's cgroup reads, the exit events and
 # DestroyTask's removal of the driver's own groups are long-lived paths.
-if(ELIDE_VALGRIND AND VALGRIND)
-  add_test(NAME integration.plugin_limits_valgrind COMMAND test_plugin_limits)
-  set_tests_properties(integration.plugin_limits_valgrind PROPERTIES TIMEOUT 600
-    LABELS "integration;valgrind"
-    ENVIRONMENT "ELIDE_PLUGIN_WRAPPER=${VALGRIND} --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --suppressions=${CMAKE_CURRENT_LIST_DIR}/valgrind.supp")
-endif()
+elide_valgrind_test(integration.plugin_limits 600 test_plugin_limits)
 
 # A plugin whose agent is gone (killed, or exited after re-launching it
 # during its own shutdown) exits by itself instead of lingering.

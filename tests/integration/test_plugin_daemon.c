@@ -42,19 +42,29 @@ static int wait_task(const char *id, DP(ExitResult) * res) {
 }
 static char tmp[] = "/tmp/elide-pdaemon-XXXXXX";
 
-/* SetConfig with string keys (msgpack map of up to 15 str->str). */
-static grpc_status_code set_config(const char *const *kv, char *details, size_t dlen) {
-  uint8_t buf[4096];
+/* Packs NULL-terminated key/value pairs as a msgpack map of str8 -> str8
+ * (up to 15 pairs, strings up to 255 bytes, as the tests use); returns the
+ * length. Plugin configs and task configs are both such maps. */
+static size_t pack_str_map(const char *const *kv, uint8_t *buf, size_t cap) {
   size_t n = 0, count = 0;
   while (kv[2 * count]) count++;
+  CHECK(count <= 15);
   buf[n++] = (uint8_t)(0x80 | count);
   for (size_t i = 0; i < 2 * count; i++) {
     size_t l = strlen(kv[i]);
+    CHECK(l <= 255 && n + 2 + l <= cap);
     buf[n++] = 0xd9;
     buf[n++] = (uint8_t)l;
     memcpy(buf + n, kv[i], l);
     n += l;
   }
+  return n;
+}
+
+/* SetConfig with string keys. */
+static grpc_status_code set_config(const char *const *kv, char *details, size_t dlen) {
+  uint8_t buf[4096];
+  size_t n = pack_str_map(kv, buf, sizeof buf);
   Hashicorp__Nomad__Plugins__Base__Proto__SetConfigRequest req =
       HASHICORP__NOMAD__PLUGINS__BASE__PROTO__SET_CONFIG_REQUEST__INIT;
   req.msgpack_config.data = buf;
@@ -250,17 +260,9 @@ static void test_timeout_in_daemon(execd_proc *d) {
       "code", "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
               "print('up', flush=True)\ntime.sleep(60)\n",
       "language", "python", "timeout", "800ms", "timeout_grace", "400ms",
-      "timeout_signal", "SIGTERM"};
+      "timeout_signal", "SIGTERM", NULL};
   uint8_t cfg[512];
-  size_t len = 0;
-  cfg[len++] = 0x85;
-  for (size_t i = 0; i < 10; i++) {
-    size_t l = strlen(kv[i]);
-    cfg[len++] = 0xd9;
-    cfg[len++] = (uint8_t)l;
-    memcpy(cfg + len, kv[i], l);
-    len += l;
-  }
+  size_t len = pack_str_map(kv, cfg, sizeof cfg);
   started s;
   char details[1024];
   int64_t t0 = now_ms();
@@ -291,17 +293,9 @@ static void test_memory_limit_in_daemon(execd_proc *d) {
               "print(open('/proc/self/cgroup').read(), flush=True)\n"
               "hog = [bytearray(16 << 20) for _ in range(40)]\n"
               "print('survived', flush=True)\n",
-      "language", "python"};
+      "language", "python", NULL};
   uint8_t cfg[512];
-  size_t len = 0;
-  cfg[len++] = 0x82;
-  for (size_t i = 0; i < 4; i++) {
-    size_t l = strlen(kv[i]);
-    cfg[len++] = 0xd9;
-    cfg[len++] = (uint8_t)l;
-    memcpy(cfg + len, kv[i], l);
-    len += l;
-  }
+  size_t len = pack_str_map(kv, cfg, sizeof cfg);
   started s;
   char details[1024];
   start_memory_mb = 48;
