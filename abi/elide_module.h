@@ -6,6 +6,10 @@
  * the minor version that added it, and a size field in front tells which
  * members a given build has.
  *
+ *   1.2  Optional op `warm_pool` appended to elide_module_ops: the command
+ *        line of a pool process (a pre-initialised runtime that forks ready
+ *        copies of itself) for warm starts; see "Warm starts" below. 1.0 and
+ *        1.1 modules load unchanged (no warm starts).
  *   1.1  Optional op `repl` appended to elide_module_ops: the command line
  *        of an interactive session of a task's language (`nomad alloc exec
  *        ... elide-repl`). 1.0 modules load unchanged (their ops read it as
@@ -46,7 +50,7 @@ extern "C" {
 #endif
 
 #define ELIDE_ABI_MAJOR 1
-#define ELIDE_ABI_MINOR 1
+#define ELIDE_ABI_MINOR 2
 
 /* ---------------------------------------------------------------------------
  * Typed configuration values
@@ -227,6 +231,38 @@ typedef struct elide_fingerprint {
 } elide_fingerprint;
 
 /* ---------------------------------------------------------------------------
+ * Warm starts (1.2)
+ *
+ * A module whose runtime can be initialised ahead of time and then forked
+ * (CPython can; node and the WASI engines cannot) describes a pool process,
+ * the "zygote". The host starts it with the module's `envp`, cwd "/", fd 0
+ * reading `bootstrap` until EOF, fd 1-2 on /dev/null and fd 3 a SOCK_SEQPACKET
+ * control socket, and keeps `warm_pool` (an INI key of [module.<name>])
+ * forked copies ready, each already parented by its own elide-monitor. When
+ * execute spawns a program whose argv[0] equals `runtime`, the host hands
+ * the spawn spec to a ready copy instead of executing it: the copy receives
+ * the task's stdio, user, working directory, argv and environment (its
+ * cgroups and oom_score_adj are set from outside) and becomes the task
+ * before any task code runs. A copy may refuse a task it cannot make
+ * indistinguishable from a cold start (python: PYTHON* or locale variables
+ * differing from the zygote's start-up); the monitor then starts the task
+ * cold, and the task event says why. The wire protocol between host, zygote,
+ * monitor and copy is in abi/warm-starts.md.
+ * ------------------------------------------------------------------------- */
+typedef struct elide_warm_pool_spec {
+  size_t size;                /* set by the host: sizeof its struct */
+  const char *const *argv;    /* the zygote's command line, argv[0] absolute */
+  const char *bootstrap;      /* bytes written to the zygote's fd 0, or NULL */
+  size_t bootstrap_len;
+  const char *runtime;        /* spawns with this argv[0] are served warm */
+  const char *description;    /* for events and logs, e.g. "python3 3.11 zygote" */
+  const char *const *envp;    /* the zygote's environment, NULL for an empty one: the
+                                 variables its runtime reads at start-up, as tasks are
+                                 expected to have them (python: the host's own LANG,
+                                 LC_*, PYTHON*, which Nomad passes on to tasks) */
+} elide_warm_pool_spec;
+
+/* ---------------------------------------------------------------------------
  * What modules implement
  * ------------------------------------------------------------------------- */
 
@@ -274,6 +310,12 @@ typedef struct elide_module_ops {
    * when cap is too small, or another negative code with a message. */
   int (*repl)(void *state, const elide_task *task, const char **argv, size_t cap, char *err,
               size_t errlen);
+  /* 1.2, optional (NULL: no warm starts). Fills `out` (whose size the host
+   * set) with this instance's pool process; every pointer must stay valid
+   * while `state` lives (static or owned by state). Returns 0, or a
+   * negative code with a message when this instance cannot have a pool
+   * (the host then starts every task cold and logs why). */
+  int (*warm_pool)(void *state, elide_warm_pool_spec *out, char *err, size_t errlen);
 } elide_module_ops;
 
 /* What the entry function returns: static and const. The host reads size,

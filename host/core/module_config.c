@@ -3,9 +3,17 @@
 #include "module_config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* No declared default: an unset key means 2 for a module with warm starts
+ * and 0 for the others (warm_pool_size), which one default cannot say. */
+const elide_key module_warm_pool_key = {
+    "warm_pool", ELIDE_VALUE_INT, 0, NULL,
+    "warm copies of the runtime kept ready (0-64; 0: every start cold); default 2 for modules "
+    "with warm starts (python), 0 for the others"};
 
 struct module_schema {
   ini_schema schema;
@@ -99,6 +107,54 @@ static int module_values(const module_config_hooks *h, const elide_value *ini, s
   return 0;
 }
 
+/* "file:line: [module.<name>]: warm_pool" or the override's origin. */
+static void warm_where(const module_config_hooks *h, const ini_doc *doc, const char *module,
+                       int overridden, char *out, size_t cap) {
+  if (overridden)
+    snprintf(out, cap, "%s: %s.warm_pool", h->override_origin ? h->override_origin : "override",
+             module);
+  else if (doc)
+    snprintf(out, cap, "%s:%d: [module.%s]: warm_pool", ini_path(doc),
+             ini_line(doc, "module", module, "warm_pool"), module);
+  else
+    snprintf(out, cap, "[module.%s]: warm_pool", module);
+}
+
+/* The host key warm_pool into m->warm_pool_size: override, INI, default. */
+static int warm_pool_size(const module_config_hooks *h, const ini_doc *doc, const elide_value *ini,
+                          size_t nini, loaded_module *m, value_arena *arena, char *err,
+                          size_t errlen) {
+  const char *name = m->desc->name;
+  const char *text = h && h->override ? h->override(h->arg, name, "warm_pool") : NULL;
+  const elide_value *iv = ini ? elide_value_find(ini, nini, "warm_pool") : NULL;
+  char where[PATH_MAX + 128], why[512];
+  warm_where(h, doc, name, text != NULL, where, sizeof where);
+  elide_value v;
+  if (text) {
+    if (elide_value_parse(&module_warm_pool_key, text, arena, &v, why, sizeof why) != 0) {
+      snprintf(err, errlen, "%s: %s", where, why);
+      return -EINVAL;
+    }
+  } else if (iv && iv->is_set) {
+    v = *iv;
+  } else {
+    /* The default: a pool for modules that can have one. */
+    m->warm_pool_size = m->desc->ops->warm_pool ? 2 : 0;
+    return 0;
+  }
+  if (v.i < 0 || v.i > MODULE_WARM_POOL_MAX) {
+    snprintf(err, errlen, "%s: %lld is not within 0..%d", where, (long long)v.i,
+             MODULE_WARM_POOL_MAX);
+    return -EINVAL;
+  }
+  if (v.i > 0 && !m->desc->ops->warm_pool) {
+    snprintf(err, errlen, "%s: module %s has no warm starts (only 0 is accepted)", where, name);
+    return -EINVAL;
+  }
+  m->warm_pool_size = (int)v.i;
+  return 0;
+}
+
 /* Initialises one module (earlier instances are retired, not freed: running
  * tasks may use them; modules_init records a failure in m->error). */
 static void init_module(loaded_module *m, const elide_value *vals, const ini_doc *doc,
@@ -126,7 +182,8 @@ int module_config_apply(module_registry *reg, const ini_doc *doc, const module_c
     if (!arena || !vals) {
       snprintf(err, errlen, "out of memory configuring modules");
       rc = -ENOMEM;
-    } else if ((rc = module_values(hooks, ini, nini, m, arena, vals, err, errlen)) == 0) {
+    } else if ((rc = warm_pool_size(hooks, doc, ini, nini, m, arena, err, errlen)) == 0 &&
+               (rc = module_values(hooks, ini, nini, m, arena, vals, err, errlen)) == 0) {
       init_module(m, vals, doc, host);
     }
     free(vals);

@@ -11,6 +11,14 @@
 
 #include <stddef.h>
 
+/* The host key every [module.<name>] takes besides `mode`: how many warm
+ * copies of the runtime to keep ready (abi/warm-starts.md), 0 to
+ * MODULE_WARM_POOL_MAX. module_config_apply reads it into
+ * loaded_module.warm_pool_size; a module without warm starts accepts only 0
+ * when it is set explicitly. */
+extern const elide_key module_warm_pool_key;
+#define MODULE_WARM_POOL_MAX 64
+
 /* An ini_schema and the storage behind it. */
 typedef struct module_schema module_schema;
 

@@ -30,6 +30,9 @@ typedef struct loaded_module {
    * (and stay reachable, which is also what leak checkers see). */
   void **retired;
   size_t nretired;
+  /* The host key `warm_pool` of [module.<name>]: ready warm copies to keep
+   * (module_config_apply sets it; 0 = every start cold). */
+  int warm_pool_size;
 } loaded_module;
 
 typedef struct module_registry {

@@ -17,6 +17,8 @@
 #ifndef ELIDE_EXEC_H
 #define ELIDE_EXEC_H
 
+#include "warm_pool.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -98,6 +100,23 @@ typedef struct exec_task exec_task;
  * "cannot execute /usr/bin/python3: No such file or directory", "cannot open
  * stdout /path: ..."), in which case nothing is left running. */
 int exec_start(const exec_spec *spec, exec_task **out, char *err, size_t errlen);
+
+/* The same start through a ready copy of a warm pool (warm_pool_take):
+ * the copy's monitor gets the spec and hands it to the copy, or, if the
+ * copy refuses it, starts the task cold itself (exec_start_note says why).
+ * Always consumes slot->fd. Returns 0 as exec_start does; -EAGAIN when the
+ * copy's monitor was gone before it took the spec (nothing runs: start the
+ * task with exec_start); other errors as exec_start's. */
+int exec_start_warm(const exec_spec *spec, warm_slot *slot, exec_task **out, char *err,
+                    size_t errlen);
+
+/* 1 if the task runs in a warm copy, 0 if it was started cold, -1 when
+ * unknown (re-attached with exec_attach); `note` (never NULL) says why a
+ * warm start did not happen, "" when nobody tried. */
+int exec_start_was_warm(const exec_task *t, const char **note);
+/* Records why a task was started cold (the caller's reason, e.g. no copy
+ * was ready); kept unless the monitor already gave one. */
+void exec_set_start_note(exec_task *t, const char *note);
 
 /* Finds elide-monitor for the running binary: first
  * <dir of /proc/self/exe>/../ELIDE_PKGLIBDIR_REL/elide-monitor (build tree and

@@ -9,6 +9,7 @@
 #include "mon_proto.h"
 
 #include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 
 /* A reference to a task's monitor that can never reach another process
@@ -26,6 +27,8 @@ struct exec_task {
   char *state_dir;
   pid_t task_pid;
   int64_t started_at_ns;
+  int warm;             /* 1: in a warm pool's copy, 0: cold, -1: unknown (attached) */
+  char start_note[200]; /* why a warm start did not happen, "" if none was tried */
 
   /* Everything below is guarded by the watcher's lock once the task is
    * registered (watch_add), and owned by the caller again after
@@ -84,6 +87,10 @@ void task_set_result(exec_task *t, const exec_result *r);
 
 /* exec_sys.c */
 int64_t sys_realtime_ns(void);
+/* A spawned helper starts with an empty signal mask and every signal at
+ * its default action, whatever this (multi-threaded) process blocks or
+ * ignores. */
+void sys_spawnattr_clean_signals(posix_spawnattr_t *at);
 /* starttime (field 22) and, if state is not NULL, the state letter of
  * /proc/<pid>/stat; 0, -ESRCH or -errno. */
 int sys_proc_stat(pid_t pid, uint64_t *ticks, char *state);

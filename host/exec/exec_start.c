@@ -125,12 +125,7 @@ static int spawn_monitor(const char *path, int sock, pid_t *pid) {
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addclosefrom_np(&fa, MON_SPEC_FD + 1);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &all);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  sys_spawnattr_clean_signals(&at);
   char *const argv[] = {"elide-monitor", NULL};
   char *const envp[] = {NULL};
   int rc = posix_spawn(pid, path, &fa, &at, argv, envp);
@@ -181,8 +176,9 @@ static void abort_monitor(pid_t pid) {
   reap_status(pid, how, sizeof how);
 }
 
-int exec_start(const exec_spec *spec, exec_task **out, char *err, size_t errlen) {
-  *out = NULL;
+/* What both kinds of start do first: checks, the state directory without
+ * an earlier run's record, the serialized spec. */
+static int prepare_start(const exec_spec *spec, spec_buf *sb, char *err, size_t errlen) {
   if (errlen) err[0] = '\0';
   int rc = validate(spec, err, errlen);
   if (rc < 0 || (rc = watch_start(err, errlen)) < 0) return rc;
@@ -197,16 +193,61 @@ int exec_start(const exec_spec *spec, exec_task **out, char *err, size_t errlen)
   unlink(path);
   snprintf(path, sizeof path, "%s/%s", spec->state_dir, MON_EXIT_RECORD_TMP);
   unlink(path);
+  return serialize_spec(spec, sb, err, errlen);
+}
 
+/* Sends the spec on the monitor's socket and reads its one reply; 0, or
+ * -errno when the monitor went away first. Frees sb. */
+static int exchange(int fd, spec_buf *sb, mon_reply *r) {
+  /* A send failure means the monitor died; its reply (or EOF) says why. */
+  send_all(fd, sb->data, sb->len);
+  free(sb->data);
+  sb->data = NULL;
+  return recv_reply(fd, r);
+}
+
+/* The task object for a monitor that replied success; takes over mon. On
+ * failure the caller aborts the monitor. */
+static int make_task(const exec_spec *spec, const mon_reply *r, mon_ref *mon, exec_task **out,
+                     char *err, size_t errlen) {
+  exec_task *t = calloc(1, sizeof *t);
+  char *dir = strdup(spec->state_dir);
+  if (!t || !dir) {
+    free(t);
+    free(dir);
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+  }
+  t->state_dir = dir;
+  t->task_pid = r->task_pid;
+  t->started_at_ns = r->started_at_ns;
+  t->warm = r->warm != 0;
+  snprintf(t->start_note, sizeof t->start_note, "%.*s", (int)sizeof r->note, r->note);
+  t->mon = *mon;
+  int rc = watch_add(t, err, errlen);
+  if (rc < 0) {
+    *mon = t->mon;
+    free(t);
+    free(dir);
+    return rc;
+  }
+  *out = t;
+  return 0;
+}
+
+int exec_start(const exec_spec *spec, exec_task **out, char *err, size_t errlen) {
+  *out = NULL;
+  spec_buf sb;
+  int rc = prepare_start(spec, &sb, err, errlen);
+  if (rc < 0) return rc;
   /* posix_spawn reports this too, but not where vfork is emulated by fork
    * (valgrind): the monitor would then just exit 127. */
   if (access(spec->monitor_path, X_OK) < 0) {
     rc = -errno;
     snprintf(err, errlen, "cannot start monitor %s: %s", spec->monitor_path, strerror(errno));
+    free(sb.data);
     return rc;
   }
-  spec_buf sb;
-  if ((rc = serialize_spec(spec, &sb, err, errlen)) < 0) return rc;
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
     rc = -errno;
@@ -231,11 +272,8 @@ int exec_start(const exec_spec *spec, exec_task **out, char *err, size_t errlen)
     abort_monitor(pid);
     return rc;
   }
-  /* A send failure means the monitor died; its reply (or EOF) says why. */
-  send_all(sv[0], sb.data, sb.len);
-  free(sb.data);
   mon_reply r;
-  rc = recv_reply(sv[0], &r);
+  rc = exchange(sv[0], &sb, &r);
   close(sv[0]);
   if (rc < 0) {
     char how[64];
@@ -252,26 +290,52 @@ int exec_start(const exec_spec *spec, exec_task **out, char *err, size_t errlen)
     monref_close(&mon);
     return r.status < 0 ? r.status : -EPROTO;
   }
-
-  exec_task *t = calloc(1, sizeof *t);
-  char *dir = strdup(spec->state_dir);
-  if (!t || !dir) {
-    rc = -ENOMEM;
-    snprintf(err, errlen, "out of memory");
-    goto fail;
+  if ((rc = make_task(spec, &r, &mon, out, err, errlen)) < 0) {
+    monref_close(&mon);
+    abort_monitor(pid);
   }
-  t->state_dir = dir;
-  t->task_pid = r.task_pid;
-  t->started_at_ns = r.started_at_ns;
-  t->mon = mon;
-  if ((rc = watch_add(t, err, errlen)) < 0) goto fail;
-  *out = t;
-  return 0;
+  return rc;
+}
 
-fail:
-  free(t);
-  free(dir);
-  monref_close(&mon);
-  abort_monitor(pid);
+int exec_start_warm(const exec_spec *spec, warm_slot *slot, exec_task **out, char *err,
+                    size_t errlen) {
+  *out = NULL;
+  spec_buf sb;
+  int rc = prepare_start(spec, &sb, err, errlen);
+  mon_ref mon;
+  /* The monitor is the zygote's child, not ours: held by pidfd and start
+   * time, like a monitor recovered after a plugin restart. */
+  if (rc == 0 && monref_attach(&mon, slot->monitor_pid, slot->monitor_ticks) < 0) {
+    free(sb.data);
+    rc = -EAGAIN;
+    snprintf(err, errlen, "the warm copy's monitor %d is gone", (int)slot->monitor_pid);
+  }
+  if (rc < 0) {
+    close(slot->fd);
+    return rc;
+  }
+  mon_reply r;
+  rc = exchange(slot->fd, &sb, &r);
+  close(slot->fd);
+  slot->fd = -1;
+  if (rc < 0) {
+    /* Gone before it replied: a task it may have forked dies with it
+     * (PR_SET_PDEATHSIG), so a cold start is safe. */
+    monref_close(&mon);
+    snprintf(err, errlen, "the warm copy's monitor %d exited before the task started",
+             (int)slot->monitor_pid);
+    return -EAGAIN;
+  }
+  if (r.status != 0) {
+    monref_wait(&mon, 1000); /* it exits right after the reply */
+    monref_close(&mon);
+    snprintf(err, errlen, "%s", r.msg);
+    return r.status < 0 ? r.status : -EPROTO;
+  }
+  if ((rc = make_task(spec, &r, &mon, out, err, errlen)) < 0) {
+    monref_send(&mon, MON_CTL_SIGNAL, MON_CMD_DESTROY);
+    monref_wait(&mon, -1);
+    monref_close(&mon);
+  }
   return rc;
 }

@@ -96,3 +96,12 @@ int sys_read_exit_record(const char *dir, exec_result *out) {
   out->timeout_grace_ms = e.timeout_grace_ms;
   return 0;
 }
+
+void sys_spawnattr_clean_signals(posix_spawnattr_t *at) {
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(at, &none);
+  posix_spawnattr_setsigdefault(at, &all);
+  posix_spawnattr_setflags(at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+}

@@ -49,6 +49,7 @@ int exec_attach(const char *state_dir, pid_t monitor_pid, uint64_t monitor_start
   int rc = watch_start(err, errlen);
   if (rc < 0) return rc;
   exec_task *t = calloc(1, sizeof *t);
+  if (t) t->warm = -1; /* how an earlier plugin process started it is not recorded */
   if (!t || !(t->state_dir = strdup(state_dir))) {
     free(t);
     snprintf(err, errlen, "out of memory");
@@ -110,6 +111,15 @@ int exec_stop(exec_task *t, int sig, int grace_ms, exec_result *out) {
   if (rc < 0 && rc != -ESRCH) return rc;
   exec_wait(t, -1, out);
   return 0;
+}
+
+int exec_start_was_warm(const exec_task *t, const char **note) {
+  *note = t->start_note;
+  return t->warm;
+}
+
+void exec_set_start_note(exec_task *t, const char *note) {
+  if (!t->start_note[0]) snprintf(t->start_note, sizeof t->start_note, "%s", note);
 }
 
 static void free_task(exec_task *t) {

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "run_capture.h"
 #include "proc_stats.h"
+#include "warm_pools.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -44,8 +45,21 @@ static int host_spawn(void *task_ctx, const elide_spawn_spec *spec, elide_proc *
       .timeout_grace_ms = ctx->timeout_grace_ms,
   };
   exec_task *t = NULL;
+  char why[200] = "";
+  warm_slot slot;
+  if (ctx->warm_module && warm_pools_take(ctx->warm_module, spec->argv[0], &slot, why, sizeof why)) {
+    int rc = exec_start_warm(&es, &slot, &t, err, errlen);
+    if (rc != -EAGAIN) {
+      if (rc == 0) *out = (elide_proc *)t;
+      return rc;
+    }
+    snprintf(why, sizeof why, "%s", err); /* the copy was gone: cold, and say so */
+  }
   int rc = exec_start(&es, &t, err, errlen);
-  if (rc == 0) *out = (elide_proc *)t;
+  if (rc == 0) {
+    if (why[0]) exec_set_start_note(t, why);
+    *out = (elide_proc *)t;
+  }
   return rc;
 }
 

@@ -41,6 +41,9 @@ typedef struct spawn_context {
   int64_t timeout_ms;
   int timeout_signal;
   int64_t timeout_grace_ms;
+  /* The module whose warm pool (warm_pools.h) may serve the spawn; NULL =
+   * always cold. */
+  const char *warm_module;
 } spawn_context;
 
 extern const elide_host_services module_host_services;

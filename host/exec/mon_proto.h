@@ -9,6 +9,10 @@
 
 /* The monitor's fd on which it reads the spec and writes the reply. */
 #define MON_SPEC_FD 3
+/* Warm mode only (`elide-monitor --warm <pid>`): the AF_UNIX SOCK_SEQPACKET
+ * socket to the idle pre-initialised task process, over which the task is
+ * handed off (payload and replies described in monitor_warm.c). */
+#define MON_WARM_FD 4
 
 /* "ELM3" little-endian; "ELM2" specs had no cgroups, OOM counter,
  * oom_score_adj or timeout, "ELM1" no stdin path. A monitor refuses a spec
@@ -56,12 +60,25 @@ typedef struct mon_spec_hdr {
   uint64_t timeout_grace_ms;
 } mon_spec_hdr;
 
+/* "ELW1" little-endian: a warm monitor's first message on MON_SPEC_FD, sent
+ * as soon as it is ready for a spec. Host byte order. */
+#define MON_WARM_MAGIC 0x31574c45u
+typedef struct mon_warm_hello {
+  uint32_t magic;
+  int32_t monitor_pid;
+  int32_t task_pid; /* the idle process that a spec will be handed to */
+} mon_warm_hello;
+
 /* The monitor's one reply; smaller than PIPE_BUF so it is written whole. */
 typedef struct mon_reply {
   int32_t status;        /* 0: the task's execve succeeded; else -errno */
   int32_t task_pid;      /* when status == 0 */
-  int64_t started_at_ns; /* CLOCK_REALTIME just before the task was forked */
+  int64_t started_at_ns; /* CLOCK_REALTIME just before the task was forked
+                            (warm: just before the handoff) */
   char msg[240];         /* when status != 0: what failed, NUL-terminated */
+  int32_t warm;          /* 1: the idle warm process took the task; 0: started cold */
+  char note[200];        /* warm mode with warm == 0: "warm start refused: <reason>",
+                            NUL-terminated; "" otherwise */
 } mon_reply;
 
 /* The exit record, a small text file (see exit_record.c). */

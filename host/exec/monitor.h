@@ -1,6 +1,7 @@
-/* Internals of the elide-monitor binary shared by its two source files:
- * monitor_main.c (protocol, event loop, exit record) and monitor_task.c
- * (opening the task's stdio and starting the task). */
+/* Internals of the elide-monitor binary shared by its source files:
+ * monitor_main.c (protocol, event loop, exit record), monitor_task.c
+ * (opening the task's stdio and starting the task) and monitor_warm.c
+ * (warm mode: handing the task to an idle pre-initialised process). */
 #ifndef ELIDE_MONITOR_H
 #define ELIDE_MONITOR_H
 
@@ -48,5 +49,16 @@ int mon_open_input(const char *path, int *keeper, char *err, size_t errlen);
  * reaped, -errno returned and err names the step). */
 int mon_spawn_task(const mon_spec *s, int in_fd, int out_fd, int err_fd, pid_t *pid, char *err,
                    size_t errlen);
+
+/* Warm mode: starts the task as `idle_pid`, the monitor's unreaped child
+ * waiting on MON_WARM_FD. Puts it into the spec's cgroups, sets its
+ * oom_score_adj, hands it the spec's identity, cwd, argv, envp and the
+ * three fds, and reads its answer. On "ok": *pid = idle_pid, *warm = 1,
+ * note "". Otherwise (a refusal, its death, a failed step here) it is
+ * SIGKILLed and reaped, note gets "warm start refused: <reason>", *warm = 0,
+ * and the task is started cold with mon_spawn_task, whose result (and err)
+ * is returned. Closes MON_WARM_FD in every case. */
+int mon_start_warm(const mon_spec *s, pid_t idle_pid, int in_fd, int out_fd, int err_fd,
+                   pid_t *pid, int *warm, char *note, size_t notelen, char *err, size_t errlen);
 
 #endif

@@ -36,13 +36,33 @@
  * group, at timeout_ms + grace SIGKILL, and the record says so (timed_out,
  * timeout_killed). Both hold while no plugin runs.
  * If the monitor dies, the task gets SIGKILL (PR_SET_PDEATHSIG), and the
- * plugin, seeing the monitor gone without an exit record, reports an error. */
+ * plugin, seeing the monitor gone without an exit record, reports an error.
+ *
+ * Warm mode, `elide-monitor --warm <pid>` (a warm pool's slot; the pool
+ * process forks X, X forks the idle pre-initialised process Y and execs
+ * this monitor, so Y is the monitor's child as a cold task would be):
+ *  - fd 3 is the slot socket to the plugin, fd 4 (MON_WARM_FD) a SEQPACKET
+ *    socket to Y; the parent is the pool process; X already called setsid().
+ *  - Start-up as in 3. (every signal disposition reset to SIG_DFL first,
+ *    SIGCHLD included, as a cold monitor gets from posix_spawn), but the
+ *    subreaper and signalfd come before the spec, and the monitor sends a
+ *    mon_warm_hello (its pid and Y's) on fd 3.
+ *  - Idle: it waits for the spec on fd 3. EOF there (pool stopped, plugin
+ *    gone), Y's death, or MON_CMD_DESTROY: it SIGKILLs and reaps Y and exits
+ *    without writing anything anywhere (no state dir exists yet).
+ *  - The spec and everything done with it are as in 2.-5., except that the
+ *    task is not forked: Y joins the cgroups and gets the oom_score_adj from
+ *    the monitor, then is handed the rest over fd 4 (monitor_warm.c). If Y
+ *    takes it, the task is Y (reply warm = 1); if it refuses or dies, it is
+ *    killed and reaped and the task starts cold (warm = 0 and a note saying
+ *    why). A cold monitor's reply has warm = 0 and an empty note. */
 #include "cgroup.h"
 #include "mon_proto.h"
 #include "monitor.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -68,6 +88,10 @@ static struct {
   int stdin_keeper; /* our write end of a FIFO stdin, until MON_CMD_CLOSE_STDIN */
   pid_t task_pid;
   int task_reaped;
+  /* Warm mode: the idle process, our child, until it becomes the task or
+   * is killed; 0 otherwise. */
+  pid_t idle_pid;
+  char note[sizeof(((mon_reply *)0)->note)]; /* for the reply */
   /* OOM detection: the memory cgroup's oom_kill counter before the start
    * (the spec is unmapped once the task runs, so the path is copied). */
   char oom_path[PATH_MAX];
@@ -125,11 +149,22 @@ static int send_reply(const mon_reply *r) {
   return n == (ssize_t)sizeof *r ? 0 : -1;
 }
 
+/* Warm mode: SIGKILLs and reaps the idle process, if it is still ours. */
+static void drop_idle_process(void) {
+  if (M.idle_pid <= 0) return;
+  kill(M.idle_pid, SIGKILL);
+  while (waitpid(M.idle_pid, NULL, __WALL) < 0 && errno == EINTR) {
+  }
+  M.idle_pid = 0;
+}
+
 static _Noreturn void fail_start(int status, const char *msg) {
+  drop_idle_process();
   mon_reply r;
   memset(&r, 0, sizeof r);
   r.status = status;
   snprintf(r.msg, sizeof r.msg, "%s", msg);
+  memcpy(r.note, M.note, sizeof r.note);
   mlog("start failed: %s", msg);
   send_reply(&r);
   _exit(1);
@@ -456,18 +491,136 @@ static _Noreturn void event_loop(void) {
   }
 }
 
-int main(void) {
+/* The monitor's own supervision set-up: child subreaper (orphaned
+ * descendants are reparented to us, so they can still be reaped and, on
+ * destroy, killed) and the signalfd for `set`. 0 or -errno and err. */
+static int start_supervision(const sigset_t *set, char *err, size_t errlen) {
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+    int rc = -errno;
+    snprintf(err, errlen, "cannot become a child subreaper: %s", strerror(-rc));
+    return rc;
+  }
+  M.sig_fd = signalfd(-1, set, SFD_CLOEXEC);
+  if (M.sig_fd < 0) {
+    int rc = -errno;
+    snprintf(err, errlen, "cannot create a signalfd: %s", strerror(-rc));
+    return rc;
+  }
+  return 0;
+}
+
+/* The command line: nothing (cold mode, returns 0) or `--warm <pid>`
+ * (returns the pid). Anything else: a message on stderr and exit 2. */
+static pid_t parse_args(int argc, char **argv) {
+  if (argc <= 1) return 0;
+  if (argc == 3 && strcmp(argv[1], "--warm") == 0 && argv[2][0] >= '1' && argv[2][0] <= '9') {
+    char *end;
+    errno = 0;
+    long v = strtol(argv[2], &end, 10);
+    if (errno == 0 && *end == '\0' && v > 1 && v <= INT32_MAX) return (pid_t)v;
+  }
+  fprintf(stderr,
+          "usage: elide-monitor [--warm <pid of the idle task process>]\n"
+          "the spec is read from fd %d (the plugin starts this program)\n",
+          MON_SPEC_FD);
+  exit(2);
+}
+
+/* Warm mode, leaving the idle state without a task: Y goes, we go. */
+static _Noreturn void end_idle(int code, const char *why) {
+  mlog("warm monitor exiting before any task: %s", why);
+  drop_idle_process();
+  _exit(code);
+}
+
+/* Warm mode until a spec arrives: checks that the idle process is our
+ * live child, sets up supervision, says hello on fd 3 and waits. Returns
+ * once spec bytes are readable on fd 3; otherwise never returns. */
+static void warm_wait_for_spec(const sigset_t *set) {
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  /* Not our child: killing it could hit anybody, so refuse outright. */
+  if (waitid(P_PID, (id_t)M.idle_pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) < 0) {
+    fprintf(stderr, "elide-monitor: process %d is not a child of this monitor: %s\n",
+            (int)M.idle_pid, strerror(errno));
+    _exit(2);
+  }
+  if (si.si_pid == M.idle_pid) end_idle(1, "the idle process died");
+  char err[sizeof(((mon_reply *)0)->msg)];
+  if (start_supervision(set, err, sizeof err) < 0) end_idle(1, err);
+  mon_warm_hello hello = {.magic = MON_WARM_MAGIC,
+                          .monitor_pid = (int32_t)getpid(),
+                          .task_pid = (int32_t)M.idle_pid};
+  ssize_t n;
+  do n = send(MON_SPEC_FD, &hello, sizeof hello, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n != (ssize_t)sizeof hello) end_idle(1, "cannot send the hello");
+  for (;;) {
+    struct pollfd pf[2] = {{.fd = MON_SPEC_FD, .events = POLLIN},
+                           {.fd = M.sig_fd, .events = POLLIN}};
+    if (poll(pf, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      end_idle(1, "poll failed");
+    }
+    /* A spec already sent always gets a reply, even if Y died meanwhile
+     * (the task then starts cold): the spec is looked at first. */
+    if (pf[0].revents) {
+      char c;
+      ssize_t r = recv(MON_SPEC_FD, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (r > 0) return;
+      if (r == 0) end_idle(0, "the slot was closed");
+      if (errno != EAGAIN && errno != EINTR) end_idle(1, "the slot failed");
+    }
+    if (pf[1].revents) {
+      struct signalfd_siginfo ssi[16];
+      ssize_t r = read(M.sig_fd, ssi, sizeof ssi);
+      if (r < 0 && errno != EINTR && errno != EAGAIN) end_idle(1, "signalfd read failed");
+      for (size_t i = 0; r > 0 && i < (size_t)r / sizeof ssi[0]; i++)
+        if (ssi[i].ssi_signo == MON_CTL_SIGNAL && ssi[i].ssi_code == SI_QUEUE &&
+            ssi[i].ssi_int == MON_CMD_DESTROY)
+          end_idle(0, "destroyed");
+      /* SIGCHLD (or a stray signal): is Y still there? */
+      pid_t p;
+      do p = waitpid(M.idle_pid, NULL, WNOHANG | __WALL);
+      while (p < 0 && errno == EINTR);
+      if (p != 0) {
+        M.idle_pid = 0; /* reaped (or, impossibly, gone): nothing to kill */
+        end_idle(1, "the idle process died");
+      }
+    }
+  }
+}
+
+int main(int argc, char **argv) {
+  M.idle_pid = parse_args(argc, argv);
+  int warm = M.idle_pid > 0;
+  if (warm) {
+    /* Inherited from a Python process (SIGCHLD, SIGPIPE, SIGXFSZ ignored):
+     * back to what a cold monitor gets from posix_spawn. SIGCHLD first of
+     * all, or an exiting idle process would be reaped behind our back. */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGCHLD, &dfl, NULL);
+    for (int sig = 1; sig < NSIG; sig++)
+      if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL); /* EINVAL for glibc's own */
+  }
   signal(SIGPIPE, SIG_IGN);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGCHLD);
   sigaddset(&set, SIGALRM);
   sigaddset(&set, MON_CTL_SIGNAL);
-  sigprocmask(SIG_BLOCK, &set, NULL);
-  /* Nothing but 0-2 and the spec socket may stay open. */
+  /* Exactly these: a cold monitor starts with an empty mask, a warm one
+   * with whatever the pool process had. */
+  sigprocmask(SIG_SETMASK, &set, NULL);
+  /* Nothing but 0-2 and the spec socket (warm: and the idle process's
+   * socket) may stay open. */
   fcntl(MON_SPEC_FD, F_SETFD, FD_CLOEXEC);
-  closefrom(MON_SPEC_FD + 1); /* close_range, or /proc/self/fd on old kernels */
-  setsid();
+  if (warm) fcntl(MON_WARM_FD, F_SETFD, FD_CLOEXEC);
+  closefrom((warm ? MON_WARM_FD : MON_SPEC_FD) + 1); /* close_range, or /proc/self/fd */
+  setsid(); /* warm: X made the session already, EPERM is expected */
+  if (warm) warm_wait_for_spec(&set);
 
   char err[sizeof(((mon_reply *)0)->msg)];
   mon_spec s;
@@ -493,19 +646,8 @@ int main(void) {
   close(log_fd);
   mlog("monitor started for %s", s.argv[0]);
 
-  /* Orphaned descendants are reparented to us, so they can still be
-   * reaped and, on destroy, killed. */
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
-    rc = -errno;
-    snprintf(err, sizeof err, "cannot become a child subreaper: %s", strerror(-rc));
-    fail_start(rc, err);
-  }
-  M.sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
-  if (M.sig_fd < 0) {
-    rc = -errno;
-    snprintf(err, sizeof err, "cannot create a signalfd: %s", strerror(-rc));
-    fail_start(rc, err);
-  }
+  /* Warm mode did this before the hello. */
+  if (M.sig_fd < 0 && (rc = start_supervision(&set, err, sizeof err)) < 0) fail_start(rc, err);
 
   int in_fd = mon_open_input(s.stdin_path, &M.stdin_keeper, err, sizeof err);
   if (in_fd < 0) fail_start(in_fd, err);
@@ -529,14 +671,24 @@ int main(void) {
   mon_reply r;
   memset(&r, 0, sizeof r);
   r.started_at_ns = realtime_ns();
-  rc = mon_spawn_task(&s, in_fd, out_fd, err_fd, &M.task_pid, err, sizeof err);
+  if (warm) {
+    int took = 0;
+    rc = mon_start_warm(&s, M.idle_pid, in_fd, out_fd, err_fd, &M.task_pid, &took, M.note,
+                        sizeof M.note, err, sizeof err);
+    M.idle_pid = 0; /* the task now, or killed and reaped */
+    r.warm = took;
+    memcpy(r.note, M.note, sizeof r.note);
+    if (M.note[0]) mlog("%s", M.note);
+  } else {
+    rc = mon_spawn_task(&s, in_fd, out_fd, err_fd, &M.task_pid, err, sizeof err);
+  }
   /* Only the task holds its stdio now: the reader sees EOF when the task
    * and its descendants are done with them. */
   close(in_fd);
   close(out_fd);
   close(err_fd);
   if (rc < 0) fail_start(rc, err);
-  mlog("task %d started: %s", (int)M.task_pid, s.argv[0]);
+  mlog("task %d started%s: %s", (int)M.task_pid, r.warm ? " warm" : "", s.argv[0]);
   if (M.timeout_ms) {
     /* Counted from the start, not from here. */
     int64_t spent_ms = (realtime_ns() - r.started_at_ns) / 1000000;

@@ -50,12 +50,7 @@ int relay_spawn(const char *relay_path, const char *state_dir, const char *stdou
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addclosefrom_np(&fa, RELAY_READY_FD + 1);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &all);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  sys_spawnattr_clean_signals(&at);
   char *const argv[] = {"elide-relay", (char *)state_dir, (char *)(stdout_fifo ? stdout_fifo : ""),
                         (char *)(stderr_fifo ? stderr_fifo : ""), NULL};
   char *const envp[] = {NULL};

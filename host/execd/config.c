@@ -212,7 +212,8 @@ int config_load(const char *path, module_registry *reg, char *modules_error,
 
   module_schema *schema = NULL;
   ini_doc *doc = NULL;
-  int rc = module_schema_build(reg, &mode_key, 1, NULL, 0, daemon_keys, NDAEMON_KEYS, &schema);
+  const elide_key host_keys[] = {mode_key, module_warm_pool_key};
+  int rc = module_schema_build(reg, host_keys, 2, NULL, 0, daemon_keys, NDAEMON_KEYS, &schema);
   if (rc != 0) snprintf(err, errlen, "out of memory building the configuration schema");
   if (rc == 0 && path) rc = ini_load(path, module_schema_ini(schema), &doc, err, errlen);
   if (rc == 0) rc = apply_daemon(doc, out, err, errlen);

@@ -12,6 +12,7 @@
 #include "sessions.h"
 #include "store.h"
 #include "timers.h"
+#include "warm_pools.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -218,6 +219,7 @@ static int run(execd *d) {
   }
   sessions_load(d);
   ex_recover_all(d);
+  warm_pools_sync(&d->modules, d->monitor_path, NULL, NULL);
   if (!(srv = serve(d))) goto stop_all;
   sd_notify_msg("READY=1");
   log_msg(LOG_INFO, "elide-execd serving", "address", d->cfg.listen, "work_root",
@@ -246,6 +248,7 @@ static int run(execd *d) {
   rpc_server_stop(srv, SHUTDOWN_GRACE_MS);
   rc = 0;
 stop_all:
+  warm_pools_stop_all();
   pool_stop();
   ex_release_all(d);
   sessions_free(d);

@@ -102,6 +102,7 @@ static exec_task *run(execution *e, const prepared *p, int *rc, char *err, size_
       .groups = p->groups,
       .ngroups = p->ngroups,
       .stdin_path = e->has_stdin ? in : NULL,
+      .warm_module = e->module->desc->name,
   };
   /* Its cgroups and limits, when it has any; the task joins them. */
   if ((*rc = ex_limits_setup(e, &ctx, err, errlen)) < 0) return NULL;

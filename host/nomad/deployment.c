@@ -33,9 +33,9 @@ static const elide_key daemon_keys[] = {
 };
 
 /* The host's keys of every [module.<name>] section, ahead of the module's. */
-#define HOST_MODULE_KEYS 1
 static const elide_key mode_key = {"mode", ELIDE_VALUE_STRING, 0, "local",
                                    "local (run on this client) or daemon (through elide-execd)"};
+#define HOST_MODULE_KEYS 2
 
 static int resolve_dirs(plugin_config *cfg, const ini_doc *doc) {
   size_t n = 0;
@@ -80,7 +80,7 @@ static const char *override_for(const plugin_config *cfg, const char *module, co
 }
 
 /* Every module_options key must name a loaded module and one of its keys
- * (or the host's `mode`). */
+ * (or the host's `mode` or `warm_pool`). */
 static int check_overrides(const plugin *p, const plugin_config *cfg, char *err, size_t errlen) {
   for (size_t i = 0; i < cfg->nmodule_options; i++) {
     const char *k = cfg->module_options[i].key;
@@ -89,7 +89,8 @@ static int check_overrides(const plugin *p, const plugin_config *cfg, char *err,
       const elide_module_descriptor *d = p->modules.mods[m].desc;
       size_t ml = d ? strlen(d->name) : 0;
       if (!d || strncmp(k, d->name, ml) || k[ml] != '.') continue;
-      found = !strcmp(k + ml + 1, mode_key.name);
+      found = !strcmp(k + ml + 1, mode_key.name) ||
+              !strcmp(k + ml + 1, module_warm_pool_key.name);
       for (size_t c = 0; c < d->nconfig_keys && !found; c++)
         found = !strcmp(k + ml + 1, d->config_keys[c].name);
     }
@@ -197,7 +198,8 @@ int deployment_apply(plugin *p, plugin_config *cfg, char *err, size_t errlen) {
   }
   module_schema *schema = NULL;
   ini_doc *doc = NULL;
-  int rc = module_schema_build(&p->modules, &mode_key, HOST_MODULE_KEYS, driver_keys,
+  const elide_key host_keys[HOST_MODULE_KEYS] = {mode_key, module_warm_pool_key};
+  int rc = module_schema_build(&p->modules, host_keys, HOST_MODULE_KEYS, driver_keys,
                                sizeof driver_keys / sizeof driver_keys[0], daemon_keys,
                                sizeof daemon_keys / sizeof daemon_keys[0], &schema);
   if (rc == 0 && cfg->config_file[0])

@@ -186,6 +186,7 @@ static int start_local(rpc_call *call, plugin *p, task *t, loaded_module *m,
       .gid = tr->gid,
       .groups = tr->groups,
       .ngroups = tr->ngroups,
+      .warm_module = m->desc->name,
   };
   if (task_limits_start(t, cfg, tr, &ctx, err, sizeof err) != 0) { /* cgroups, timeout */
     log_msg(LOG_ERROR, "task failed to start", "task_id", cfg->id, "error", err, NULL);
@@ -538,7 +539,9 @@ static void inspect_task(rpc_call *call, const ProtobufCMessage *msg) {
   DP(ExitResult) res = DP_INIT(EXIT_RESULT);
   DP(TaskDriverStatus) drv = DP_INIT(TASK_DRIVER_STATUS);
   DP(TaskDriverStatus__AttributesEntry) pid_attr = DP_INIT(TASK_DRIVER_STATUS__ATTRIBUTES_ENTRY);
-  DP(TaskDriverStatus__AttributesEntry) *attrs[] = {&pid_attr};
+  DP(TaskDriverStatus__AttributesEntry) start_attr = DP_INIT(TASK_DRIVER_STATUS__ATTRIBUTES_ENTRY);
+  DP(TaskDriverStatus__AttributesEntry) note_attr = DP_INIT(TASK_DRIVER_STATUS__ATTRIBUTES_ENTRY);
+  DP(TaskDriverStatus__AttributesEntry) *attrs[] = {&pid_attr, &start_attr, &note_attr};
   Google__Protobuf__Timestamp started = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
   Google__Protobuf__Timestamp done = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
   char pid[32];
@@ -547,6 +550,17 @@ static void inspect_task(rpc_call *call, const ProtobufCMessage *msg) {
   pid_attr.value = pid;
   drv.n_attributes = 1;
   drv.attributes = attrs;
+  /* A local task started by this process says how: "warm" or "cold" and,
+   * when a warm start was tried and did not happen, why. */
+  const char *note = "";
+  int warm = t->proc && !strcmp(t->runner->kind, "local") ? exec_start_was_warm(t->proc, &note) : -1;
+  if (warm >= 0) {
+    start_attr.key = (char *)"start";
+    start_attr.value = (char *)(warm ? "warm" : "cold");
+    note_attr.key = (char *)"start_note";
+    note_attr.value = (char *)note;
+    drv.n_attributes = 3;
+  }
   pb_timestamp(&started, t->started_at_ns);
   if (exited) {
     pb_timestamp(&done, completed);

@@ -4,6 +4,7 @@
  * to exit (GRPCController/Shutdown) or it receives SIGTERM. Running tasks
  * are left running at exit; the next plugin process recovers them. */
 #include "plugin.h"
+#include "warm_pools.h"
 
 #include "log.h"
 
@@ -174,6 +175,7 @@ int main(void) {
   stream_hub_close_all(&p.fingerprint_subscribers);
   stream_hub_close_all(&p.event_subscribers);
   rpc_server_stop(srv, SHUTDOWN_GRACE_MS);
+  warm_pools_stop_all(); /* idle copies end; running tasks do not */
   plugin_release_tasks(&p);
   stream_hub_destroy(&p.fingerprint_subscribers);
   stream_hub_destroy(&p.event_subscribers);

@@ -1,6 +1,7 @@
 /* The agent-side plugin configuration (`plugin "nomad-driver-elide" {
  * config { ... } }`): its schema, decoding, defaults, and applying it. */
 #include "plugin.h"
+#include "warm_pools.h"
 
 #include "log.h"
 
@@ -133,6 +134,11 @@ int plugin_config_decode(const void *msgpack, size_t len, plugin_config *out, ch
   return rc;
 }
 
+/* warm_pools_sync: a module in daemon mode has its pool in the daemon. */
+static int runs_locally(void *arg, const char *module) {
+  return !plugin_module_in_daemon_mode(arg, module);
+}
+
 int plugin_apply_config(plugin *p, const plugin_config *cfg, char *err, size_t errlen) {
   plugin_config effective = *cfg;
   pthread_mutex_lock(&p->mu);
@@ -149,6 +155,7 @@ int plugin_apply_config(plugin *p, const plugin_config *cfg, char *err, size_t e
     effective.num_cores = cfg->num_cores;
     p->cfg = effective;
     p->configured = 1;
+    warm_pools_sync(&p->modules, p->monitor_path, runs_locally, &p->cfg);
     /* The modules may run other runtimes now: start events name none until
      * the next fingerprint has seen them (task_events.c). */
     p->nruntimes = 0;

@@ -59,9 +59,18 @@ void task_events_started(plugin *p, const task *t, const loaded_module *m,
   describe_runtime(&n, runtime, sizeof runtime);
   if (daemon_endpoint && daemon_endpoint[0])
     snprintf(where, sizeof where, " in the execution daemon at %s", daemon_endpoint);
-  /* Warm pools do not exist yet: every start is a cold one, and says so. */
-  snprintf(message, sizeof message, "Started %s task%s: backend %s %s, %s, cold start",
-           t->language, where, m->desc->name, m->desc->version, runtime);
+  /* Local tasks say how they started (a warm pool's copy, or cold and why
+   * not warm); a daemon's task started however the daemon's pool allowed,
+   * which the daemon does not report. */
+  const char *kind = "daemon", *note = "";
+  char start[400] = "";
+  if (!where[0] && t->proc) {
+    kind = exec_start_was_warm(t->proc, &note) > 0 ? "warm" : "cold";
+    snprintf(start, sizeof start, ", %s start%s%s%s", kind, note[0] ? " (" : "", note,
+             note[0] ? ")" : "");
+  }
+  snprintf(message, sizeof message, "Started %s task%s: backend %s %s, %s%s", t->language, where,
+           m->desc->name, m->desc->version, runtime, start);
   snprintf(pid, sizeof pid, "%d", t->runner ? (int)t->runner->pid(t) : 0);
   const char *ann[2 * 9 + 1];
   size_t k = 0;
@@ -78,7 +87,7 @@ void task_events_started(plugin *p, const task *t, const loaded_module *m,
     ann[k++] = n.engine;
   }
   ann[k++] = "start";
-  ann[k++] = "cold";
+  ann[k++] = kind;
   ann[k++] = "mode";
   ann[k++] = t->runner ? t->runner->kind : "local";
   ann[k++] = "pid";

@@ -134,6 +134,14 @@ static void layout(void) {
   MEMBER(elide_module_ops, stats);
   MEMBER(elide_module_ops, recover);
   MEMBER(elide_module_ops, repl);
+  MEMBER(elide_module_ops, warm_pool);
+  SIZE(elide_warm_pool_spec);
+  MEMBER(elide_warm_pool_spec, size);
+  MEMBER(elide_warm_pool_spec, argv);
+  MEMBER(elide_warm_pool_spec, bootstrap);
+  MEMBER(elide_warm_pool_spec, bootstrap_len);
+  MEMBER(elide_warm_pool_spec, runtime);
+  MEMBER(elide_warm_pool_spec, description);
 
   SIZE(elide_module_descriptor);
   MEMBER(elide_module_descriptor, size);

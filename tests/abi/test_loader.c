@@ -87,18 +87,18 @@ static void test_descriptor_refusals(void) {
   refused("null_descriptor", 0, "elide_module_entry_v1 returned NULL");
   refused("short_head", 0,
           "descriptor size 8 is too short to hold size, abi_major and abi_minor (16)");
-  refused("short_desc", 0, "descriptor size 64 is smaller than 112, the size for ABI 1.1");
+  refused("short_desc", 0, "descriptor size 64 is smaller than 112, the size for ABI 1.2");
   refused("wrong_major", 0, "abi_major 2 does not match the host's 1");
-  refused("minor_next", 0, "abi_minor 2 is newer than the host's 1");
-  refused("minor_after", 0, "abi_minor 3 is newer than the host's 1");
+  refused("minor_next", 0, "abi_minor 3 is newer than the host's 2");
+  refused("minor_after", 0, "abi_minor 4 is newer than the host's 2");
   refused("no_name", 0, "name is missing");
   refused("bad_name", 0, "name \"Bad-Name\" is not [a-z0-9_]+ (at most 63 bytes)");
   refused("no_langs", 0, "languages is empty");
   refused("bad_lang", 0, "languages[0] \"Lua 5\" is not [a-z0-9_.+-]+ (at most 63 bytes)");
-  refused("bad_caps", 0, "capabilities 0x81 has bits 0x80 unknown to ABI 1.1");
+  refused("bad_caps", 0, "capabilities 0x81 has bits 0x80 unknown to ABI 1.2");
   refused("no_ops", 0, "ops is missing");
-  refused("short_ops", 0, "ops size 16 is smaller than 80, the size for ABI 1.1");
-  refused("short_ops_1_1", 0, "ops size 72 is smaller than 80, the size for ABI 1.1");
+  refused("short_ops", 0, "ops size 16 is smaller than 88, the size for ABI 1.2");
+  refused("short_ops_1_1", 0, "ops size 72 is smaller than 88, the size for ABI 1.2");
   refused("null_op", 0, "ops->execute is NULL");
 }
 
@@ -166,7 +166,8 @@ static void test_good(void) {
   CHECK_STREQ(m->desc->version, "1.0.0");
   CHECK(m->desc->size == sizeof(elide_module_descriptor));
   CHECK(m->desc->ops->size == sizeof(elide_module_ops));
-  CHECK(m->desc->abi_minor == 1 && m->desc->ops->repl != NULL); /* 1.1: has a REPL */
+  CHECK(m->desc->abi_minor == ELIDE_ABI_MINOR && m->desc->ops->repl != NULL); /* has a REPL */
+  CHECK(m->desc->ops->warm_pool == NULL); /* 1.2's op, optional: none here */
   /* The descriptor is the host's copy, not the module's static. */
   const elide_module_descriptor *orig = mock_load_module(m->path);
   CHECK(orig && orig != m->desc && orig->ops != m->desc->ops);

@@ -197,9 +197,17 @@ def finish(plugin, alloc):
     return w.result.exit_code
 
 
+def started_how(plugin, alloc):
+    """InspectTask's "start" attribute: warm, cold, or "" (daemon mode)."""
+    rep = plugin.drv.InspectTask(tpe.pb.InspectTaskRequest(task_id=alloc.id), timeout=30)
+    return rep.driver.attributes.get("start", "")
+
+
 def driver_first_byte(plugin, root, language, code=None, script=None, args=None, extra=None,
-                      files=()):
-    """Seconds from the StartTask call to the first byte in the stdout FIFO."""
+                      files=(), want_start=None):
+    """Seconds from the StartTask call to the first byte in the stdout FIFO.
+    With want_start, a task that did not start that way fails the run (a
+    warm figure must not hide cold starts)."""
     a = Alloc(root, files)
     try:
         cfg = a.config(language, code, script, args, extra)
@@ -208,6 +216,9 @@ def driver_first_byte(plugin, root, language, code=None, script=None, args=None,
         if not a.wait_first_byte():
             raise RuntimeError("%s task %s wrote nothing to its stdout FIFO" % (language, a.id))
         t = time.perf_counter() - t0
+        how = started_how(plugin, a) if want_start else None
+        if want_start and how != want_start:
+            raise RuntimeError("%s task %s started %s, not %s" % (language, a.id, how, want_start))
         code_ = finish(plugin, a)
         if code_ != 0:
             raise RuntimeError("%s task exited %d" % (language, code_))
@@ -216,14 +227,16 @@ def driver_first_byte(plugin, root, language, code=None, script=None, args=None,
         a.close()
 
 
-def new_plugin(args, root, name, daemon=None):
+def new_plugin(args, root, name, daemon=None, warm_pool=0):
     """A plugin configured as the agent would, with the Fingerprint stream
     open (Nomad keeps it open for the plugin's life) and its first answer
-    read, so "idle" includes what fingerprinting the backends costs."""
+    read, so "idle" includes what fingerprinting the backends costs.
+    warm_pool: the python backend's pool size (0: every start cold)."""
     plugin = tpe.Plugin(args.plugin, root, name)
     try:
         config = {"module_dir": args.module_dir,
-                  "state_dir": os.path.join(root, "state-" + name)}
+                  "state_dir": os.path.join(root, "state-" + name),
+                  "module_options": ["python.warm_pool=%d" % warm_pool]}
         if daemon:
             config["daemon_endpoint"] = daemon.endpoint
             config["module_options"] = ["python.mode=daemon"]
@@ -240,12 +253,26 @@ def new_plugin(args, root, name, daemon=None):
 
 
 # -- the benchmarks --------------------------------------------------------
-def bench_start(args, root, plugin, dplugin, hello_wasm, mathlib, caller):
-    """a) start latency rows: {case: {"bare": [...], "cold": [...], "daemon": [...]}}."""
+def run_time_of(argv):
+    """Seconds from spawn to exit of argv (stdio on /dev/null)."""
+    t0 = time.perf_counter()
+    subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=TASK_ENV,
+                   check=True)
+    return time.perf_counter() - t0
+
+
+def bench_start(args, root, plugin, wplugin, dplugin, hello_wasm, mathlib, caller):
+    """a) start latency rows: {case: {"bare": [...], "cold": [...], "warm": [...],
+    "daemon": [...]}}; python also has "bare_pass", `python3 -c pass` spawn
+    to exit, the warm start target's yardstick."""
     cases = {
         "python": {
             "bare": lambda: first_byte_of([PYTHON, "-c", HELLO["python"]]),
-            "cold": lambda: driver_first_byte(plugin, root, "python", code=HELLO["python"]),
+            "bare_pass": lambda: run_time_of([PYTHON, "-c", "pass"]),
+            "cold": lambda: driver_first_byte(plugin, root, "python", code=HELLO["python"],
+                                              want_start="cold"),
+            "warm": lambda: driver_first_byte(wplugin, root, "python", code=HELLO["python"],
+                                              want_start="warm"),
             "daemon": lambda: driver_first_byte(dplugin, root, "python", code=HELLO["python"]),
         },
         "js": {
@@ -311,8 +338,38 @@ def bench_throughput(args, root, plugin, concurrency):
     return args.tput_tasks / elapsed
 
 
+def wait_warm_pool(plugin, size, timeout=30):
+    """{"zygote": pid, "copies": [(monitor, copy)]} once `size` copies wait."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        zygotes = [p for p in children_named(plugin.proc.pid, "python3")]
+        if len(zygotes) == 1:
+            mons = children_named(zygotes[0], "elide-monitor")
+            pairs = [(m, (children_named(m, "python3") or [0])[0]) for m in mons]
+            if len(pairs) == size and all(c for _, c in pairs):
+                return {"zygote": zygotes[0], "copies": pairs}
+        time.sleep(0.05)
+    raise RuntimeError("the warm pool of %s never had %d copies ready" % (plugin.name, size))
+
+
+def bench_pool_memory(wplugin, size):
+    """c) what the warm pool costs while idle: the zygote, each copy, each
+    copy's waiting monitor."""
+    pool = wait_warm_pool(wplugin, size)
+    z = mem_of(pool["zygote"])
+    copies = [mem_of(c) for _, c in pool["copies"]]
+    mons = [mem_of(m) for m, _ in pool["copies"]]
+    n = len(copies)
+    return {"pool_size": size, "zygote_rss_kib": z[0], "zygote_private_dirty_kib": z[1],
+            "copy_rss_kib_mean": sum(c[0] for c in copies) / n,
+            "copy_private_dirty_kib_mean": sum(c[1] for c in copies) / n,
+            "warm_monitor_rss_kib_mean": sum(m[0] for m in mons) / n,
+            "warm_monitor_private_dirty_kib_mean": sum(m[1] for m in mons) / n}
+
+
 def bench_memory(args, root, plugin, daemon_pid):
-    """c) plugin idle and with N running tasks; monitors; the daemon idle."""
+    """c) plugin idle and with N running tasks; monitors; the daemon idle.
+    `plugin` has no warm pool: its monitors are its own children."""
     idle = mem_of(plugin.proc.pid)
     execd = mem_of(daemon_pid)
     allocs = []
@@ -484,11 +541,14 @@ def report(res):
             cells.append("%s / %s" % (ms(v["p50"]), ms(v["p95"])) if v else "n/a")
         over = row["cold"]["p50"] - row["bare"]["p50"]
         print("%-8s %17s %17s %17s %17s %14s" % (c, *cells, "%+.1f" % over))
+    bp = res["start_latency_ms"]["python"].get("bare_pass")
+    if bp:
+        print("python3 -c pass, spawn -> exit: %s / %s" % (ms(bp["p50"]), ms(bp["p95"])))
     print()
     print("b) throughput, python `pass`, Start -> Wait -> Destroy (%d tasks each)"
           % res["throughput_tasks"])
     for c, v in res["throughput_tasks_per_s"].items():
-        print("   concurrency %-3s %8.1f tasks/s" % (c, v))
+        print("   %-16s %8.1f tasks/s" % (c, v))
     mem = res["memory"]
     print()
     print("c) memory (KiB)                          RSS   Private_Dirty")
@@ -502,6 +562,13 @@ def report(res):
         mem["monitor_rss_kib_max"], mem["monitor_private_dirty_kib_max"]))
     print("   elide-execd idle                 %8d %8d" % (mem["execd_idle_rss_kib"],
                                                            mem["execd_idle_private_dirty_kib"]))
+    pm = res["pool_memory"]
+    print("   warm pool (%d copies): zygote     %8d %8d" % (pm["pool_size"], pm["zygote_rss_kib"],
+                                                          pm["zygote_private_dirty_kib"]))
+    print("     per idle copy (mean)           %8.0f %8.0f" % (pm["copy_rss_kib_mean"],
+                                                             pm["copy_private_dirty_kib_mean"]))
+    print("     per idle copy's monitor (mean) %8.0f %8.0f" % (
+        pm["warm_monitor_rss_kib_mean"], pm["warm_monitor_private_dirty_kib_mean"]))
     print()
     print("d) log throughput, %d MiB from python, median of %d (MiB/s)"
           % (res["log_mib"], res["log_reps"]))
@@ -511,6 +578,42 @@ def report(res):
     print()
     print("e) daemon ExecuteSnippet -> WaitExecution complete, python `pass` (%d runs): "
           "p50 %s ms, p99 %s ms" % (s["runs"], ms(s["p50"]), ms(s["p99"])))
+    print()
+    print("targets (issue 6), from the figures above:")
+    for t in res["targets"]:
+        print("   %-4s %-58s %s" % ("met" if t["met"] else "MISS", t["target"], t["measured"]))
+
+
+def targets(res):
+    """The issue's targets against this run's figures: [{target, measured, met}]."""
+    py = res["start_latency_ms"]["python"]
+    mem = res["memory"]
+    tput = res["throughput_tasks_per_s"]
+    log = res["log_mib_per_s"]
+    out = []
+
+    def add(target, measured, met):
+        out.append({"target": target, "measured": measured, "met": bool(met)})
+
+    for c, row in res["start_latency_ms"].items():
+        over = row["cold"]["p50"] - row["bare"]["p50"]
+        add("%s: driver cold over bare runtime <= 1 ms at p50" % c, "%+.2f ms" % over, over <= 1)
+    warm, bare_pass = py["warm"]["p50"], py["bare_pass"]["p50"]
+    add("python warm start <= 0.3x bare `python3 -c pass` (p50)",
+        "%.2f / %.2f ms = %.2fx" % (warm, bare_pass, warm / bare_pass), warm <= 0.3 * bare_pass)
+    add("plugin idle RSS <= 16 MiB", "%.1f MiB" % (mem["plugin_idle_rss_kib"] / 1024),
+        mem["plugin_idle_rss_kib"] <= 16 * 1024)
+    add("plugin idle private <= 4 MiB", "%.1f MiB" % (mem["plugin_idle_private_dirty_kib"] / 1024),
+        mem["plugin_idle_private_dirty_kib"] <= 4 * 1024)
+    add("per-task helper RSS <= 1.5 MiB (max)", "%d KiB" % mem["monitor_rss_kib_max"],
+        mem["monitor_rss_kib_max"] <= 1536)
+    add("per-task helper private <= 256 KiB (max)", "%d KiB" % mem["monitor_private_dirty_kib_max"],
+        mem["monitor_private_dirty_kib_max"] <= 256)
+    best = max(tput.values())
+    add(">= 200 short python tasks/s (best of the runs above)", "%.1f tasks/s" % best, best >= 200)
+    ratio = log["driver_local"] / log["raw_pipe"]
+    add("local log path within 2x of a raw pipe", "%.2fx of the pipe's rate" % ratio, ratio >= 0.5)
+    return out
 
 
 def main():
@@ -525,6 +628,9 @@ def main():
                     help="MiB per log run; below elide-execd's spool_max_bytes (64 MiB), "
                          "beyond which the daemon trims output its relay has not read yet")
     ap.add_argument("--log-reps", type=int, default=5)
+    ap.add_argument("--warm-pool", type=int, default=16,
+                    help="the warm plugin's python.warm_pool (16: a copy for each of the "
+                         "throughput run's 16 clients)")
     ap.add_argument("--out", help="JSON results (default tests/bench/results/<date>.json)")
     ap.add_argument("--protoc", default=shutil.which("protoc"))
     ap.add_argument("--grpc-plugin", default=shutil.which("grpc_python_plugin"))
@@ -544,6 +650,12 @@ def main():
     if not args.protoc or not args.grpc_plugin:
         sys.exit("bench: protoc and grpc_python_plugin are needed (protobuf-compiler-grpc)")
 
+    # The python zygote takes the plugin's start-up variables (LANG,
+    # PYTHON*, ...), as Nomad passes the agent's on to tasks; the tasks
+    # here get PATH only (TASK_ENV), so the plugins get none either.
+    for name in [n for n in os.environ
+                 if n.startswith("PYTHON") or n in ("LANG", "LC_ALL", "LC_CTYPE")]:
+        del os.environ[name]
     root = tempfile.mkdtemp(prefix="elide-bench-")
     os.chmod(root, 0o755)
     generate_stubs(args, os.path.join(root, "gen"))
@@ -555,40 +667,43 @@ def main():
     res = {"date": date.strftime("%Y-%m-%dT%H:%M:%SZ"), "machine": machine(), "runs": args.runs,
            "build": b}
     daemon = tpe.Daemon(args.execd, root, args.module_dir)
-    plugin = dplugin = None
+    plugin = wplugin = dplugin = None
     finished = False
     try:
         time.sleep(0.5)
         daemon_pid = daemon.proc.pid
         plugin = new_plugin(args, root, "plugin-local")
+        wplugin = new_plugin(args, root, "plugin-warm", warm_pool=args.warm_pool)
         dplugin = new_plugin(args, root, "plugin-daemon", daemon)
         time.sleep(0.5)
         # c) first, so "idle" is the plugin before it ran any task.
         print("memory ...", file=sys.stderr)
         res["memory"] = bench_memory(args, root, plugin, daemon_pid)
+        res["pool_memory"] = bench_pool_memory(wplugin, args.warm_pool)
         print("start latency ...", file=sys.stderr)
-        samples = bench_start(args, root, plugin, dplugin, hello_wasm, mathlib, caller)
+        samples = bench_start(args, root, plugin, wplugin, dplugin, hello_wasm, mathlib, caller)
         res["start_latency_ms"] = {
-            c: dict({k: {"p50": pct(v, 50), "p95": pct(v, 95)} for k, v in row.items()},
-                    warm=None)
+            c: {k: {"p50": pct(v, 50), "p95": pct(v, 95)} for k, v in row.items()}
             for c, row in samples.items()}
         res["start_latency_samples_ms"] = {c: {k: [x * 1000 for x in v] for k, v in row.items()}
                                            for c, row in samples.items()}
         print("throughput ...", file=sys.stderr)
         res["throughput_tasks"] = args.tput_tasks
-        res["throughput_tasks_per_s"] = {str(c): bench_throughput(args, root, plugin, c)
-                                         for c in (1, 16)}
+        res["throughput_tasks_per_s"] = {
+            "%s, concurrency %d" % (name, c): bench_throughput(args, root, plug, c)
+            for name, plug in (("cold", plugin), ("warm", wplugin)) for c in (1, 16)}
         print("log throughput ...", file=sys.stderr)
         res["log_mib"], res["log_reps"] = args.log_mb, args.log_reps
         res["log_mib_per_s"] = bench_log(args, root, plugin, dplugin)
         print("daemon snippets ...", file=sys.stderr)
         snip = bench_snippet(args, daemon)
         res["daemon_snippet_ms"] = {"runs": len(snip), "p50": pct(snip, 50), "p99": pct(snip, 99)}
+        res["targets"] = targets(res)
         finished = True
     finally:
         if not finished:
             print("bench failed: plugin and daemon logs kept in " + root, file=sys.stderr)
-        for p in (plugin, dplugin):
+        for p in (plugin, wplugin, dplugin):
             if p:
                 p.fingerprint.cancel()
                 p.stop()

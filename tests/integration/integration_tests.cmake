@@ -87,6 +87,13 @@ if(GRPC_PYTHON_PLUGIN AND PROTOC)
   set_tests_properties(integration.plugin_exec PROPERTIES TIMEOUT 420 LABELS integration)
   # The same under valgrind: sessions, pumps and the fork path of the plugin.
   elide_valgrind_test(integration.plugin_exec 900 ${plugin_exec_command})
+  # Warm starts: warm and cold runs of the same tasks compared, the pool's
+  # refills after use and after its processes die.
+  add_test(NAME integration.plugin_warm COMMAND /usr/bin/python3
+           ${CMAKE_CURRENT_LIST_DIR}/test_plugin_warm.py --plugin $<TARGET_FILE:nomad-driver-elide>
+           --module-dir ${ELIDE_BUILD_MODULEDIR} --proto-dir ${CMAKE_SOURCE_DIR}/proto
+           --protoc ${PROTOC} --grpc-plugin ${GRPC_PYTHON_PLUGIN})
+  set_tests_properties(integration.plugin_warm PROPERTIES TIMEOUT 300 LABELS integration)
 else()
   message(WARNING "protoc or grpc_python_plugin missing (tests/install-deps.sh installs "
                   "protobuf-compiler-grpc): integration.plugin_exec is skipped")
