@@ -88,12 +88,15 @@ def mem_of(pid):
 
 
 def children_named(ppid, name):
+    """Children of ppid whose executable is `name` ("python3" also matches
+    python3.11, the file /usr/bin/python3 links to)."""
     out = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
-            if os.path.basename(os.readlink("/proc/%s/exe" % d)) != name:
+            exe = os.path.basename(os.readlink("/proc/%s/exe" % d))
+            if exe != name and not (name == "python3" and exe.startswith("python3.")):
                 continue
             with open("/proc/%s/stat" % d, "rb") as f:
                 if tpe.ppid_in_stat(f.read()) == ppid:
