@@ -10,6 +10,7 @@
 
 #include "exec_internal.h"
 #include "log.h"
+#include "strv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -358,29 +359,9 @@ static void *pool_thread(void *arg) {
   return NULL;
 }
 
-/* A NULL-terminated copy of v (NULL: an empty one); NULL when out of memory. */
-static char **copy_strv(const char *const *v) {
-  size_t n = 0;
-  while (v && v[n]) n++;
-  char **out = calloc(n + 1, sizeof *out);
-  for (size_t i = 0; out && i < n; i++) {
-    if (!(out[i] = strdup(v[i]))) {
-      while (i--) free(out[i]);
-      free(out);
-      return NULL;
-    }
-  }
-  return out;
-}
-
-static void free_strv(char **v) {
-  for (char **a = v; a && *a; a++) free(*a);
-  free(v);
-}
-
 static void free_pool(warm_pool *p) {
-  free_strv(p->argv);
-  free_strv(p->envp);
+  strv_free(p->argv);
+  strv_free(p->envp);
   free(p->bootstrap);
   free(p->runtime);
   free(p->monitor_path);
@@ -408,7 +389,7 @@ int warm_pool_start(const warm_pool_config *c, warm_pool **out, char *err, size_
   p->wake_fd = -1;
   p->zfd = -1;
   snprintf(p->name, sizeof p->name, "%s", c->name ? c->name : "?");
-  if (!(p->argv = copy_strv(c->argv)) || !(p->envp = copy_strv(c->envp))) goto oom;
+  if (!(p->argv = strv_copy(c->argv)) || !(p->envp = strv_copy(c->envp))) goto oom;
   if (c->bootstrap_len) {
     if (!(p->bootstrap = malloc(c->bootstrap_len))) goto oom;
     memcpy(p->bootstrap, c->bootstrap, c->bootstrap_len);

@@ -35,7 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_plugin_exec as tpe  # noqa: E402
-from exec_test_util import check, running  # noqa: E402
+from exec_test_util import check, ppid_in_stat, running  # noqa: E402
 
 POOL_SIZE = 2
 STARTUP_VARS = ("LANG", "LC_ALL", "LC_CTYPE", "SETUPTOOLS_USE_DISTUTILS")
@@ -200,7 +200,7 @@ def children(ppid):
                     stat = f.read()
             except OSError:
                 continue
-            if int(stat.rsplit(b") ", 1)[1].split()[1]) == ppid and running(int(d)):
+            if ppid_in_stat(stat) == ppid and running(int(d)):
                 out.append(int(d))
     return out
 
