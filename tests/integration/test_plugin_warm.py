@@ -116,6 +116,18 @@ EXITS = [
      "atexit.register(lambda: print('atexit ran', flush=True))\n"
      "os.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)", 130, 2),
     ("print and return", "print('plain')", 0, 0),
+    # What the interpreter's finalization does for the task's own objects
+    # (the zygote's start-up objects are frozen, the task's are not): a
+    # garbage cycle's __del__, a weakref.finalize, a file never closed whose
+    # buffer is flushed when it is destroyed.
+    ("finalizers at exit", "import gc, sys, weakref\n"
+     "class Node:\n"
+     "    def __del__(self):\n"
+     "        print('cycle collected', flush=True)\n"
+     "n = Node(); n.me = n; del n\n"
+     "class Box: pass\n"
+     "b = Box(); weakref.finalize(b, print, 'finalize ran', flush=True)\n"
+     "f = open('/dev/stdout', 'w'); f.write('unclosed file flushed\\n')\n", 0, 0),
 ]
 
 
