@@ -124,6 +124,13 @@ void exec_set_start_note(exec_task *t, const char *note);
  * with the path in `out`, or -ENOENT / -ENAMETOOLONG. */
 int exec_monitor_default_path(char *out, size_t outlen);
 
+/* Cold starts take a monitor spawned ahead (a standby, monitor_standby.c)
+ * when one waits, and spawn the next after the task runs. At shutdown:
+ * ends the standby monitors and spawns no more. Tasks are not touched. */
+void exec_standby_stop(void);
+/* How many standby monitors wait now (each one of this process's children). */
+int exec_standby_count(void);
+
 /* Identity of a started task, for the driver's persisted state. */
 pid_t exec_task_pid(const exec_task *t);          /* the task's main process */
 pid_t exec_monitor_pid(const exec_task *t);

@@ -85,6 +85,25 @@ int watch_send(exec_task *t, int value);
 /* Ends t with `r` unless it has ended already (used before watch_add). */
 void task_set_result(exec_task *t, const exec_result *r);
 
+/* exec_start.c: posix_spawns elide-monitor at `path` with `sock` on
+ * MON_SPEC_FD (step 1 of monitor_main.c's protocol); 0 or -errno. */
+int monitor_spawn(const char *path, int sock, pid_t *pid);
+
+/* monitor_standby.c: cold monitors spawned ahead of need, our children,
+ * each blocked reading its spec from the other end of `fd`. */
+typedef struct standby_monitor {
+  int fd; /* our end of its spec socket */
+  pid_t pid;
+  mon_ref mon;
+} standby_monitor;
+/* 1 with *out filled (the caller owns it, as if it had just spawned it);
+ * 0 when none waits for `monitor_path`. */
+int standby_take(const char *monitor_path, standby_monitor *out);
+/* Spawns standby monitors for `monitor_path` until the set is full (ends
+ * those of another path first). Failures are silent: starts then spawn
+ * their own monitor, which reports the error. */
+void standby_refill(const char *monitor_path);
+
 /* exec_sys.c */
 int64_t sys_realtime_ns(void);
 /* A spawned helper starts with an empty signal mask and every signal at

@@ -113,7 +113,7 @@ static int validate(const exec_spec *s, char *err, size_t errlen) {
 /* posix_spawn (vfork-like, safe in a multi-threaded process) with fds
  * 0-2 on /dev/null, the socket on MON_SPEC_FD, everything else closed,
  * default signals and an empty environment. */
-static int spawn_monitor(const char *path, int sock, pid_t *pid) {
+int monitor_spawn(const char *path, int sock, pid_t *pid) {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
   posix_spawn_file_actions_init(&fa);
@@ -197,12 +197,10 @@ static int prepare_start(const exec_spec *spec, spec_buf *sb, char *err, size_t 
 }
 
 /* Sends the spec on the monitor's socket and reads its one reply; 0, or
- * -errno when the monitor went away first. Frees sb. */
-static int exchange(int fd, spec_buf *sb, mon_reply *r) {
+ * -errno when the monitor went away first. */
+static int exchange(int fd, const spec_buf *sb, mon_reply *r) {
   /* A send failure means the monitor died; its reply (or EOF) says why. */
   send_all(fd, sb->data, sb->len);
-  free(sb->data);
-  sb->data = NULL;
   return recv_reply(fd, r);
 }
 
@@ -235,66 +233,77 @@ static int make_task(const exec_spec *spec, const mon_reply *r, mon_ref *mon, ex
   return 0;
 }
 
+/* A monitor of our own for a cold start: a standby one if it waits
+ * (monitor_standby.c), else spawned now. 0, or -errno with a message. */
+static int get_monitor(const exec_spec *spec, standby_monitor *m, char *err, size_t errlen) {
+  if (standby_take(spec->monitor_path, m)) return 0;
+  /* posix_spawn reports this too, but not where vfork is emulated by fork
+   * (valgrind): the monitor would then just exit 127. */
+  if (access(spec->monitor_path, X_OK) < 0) {
+    int rc = -errno;
+    snprintf(err, errlen, "cannot start monitor %s: %s", spec->monitor_path, strerror(errno));
+    return rc;
+  }
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+    int rc = -errno;
+    snprintf(err, errlen, "cannot create a socket pair: %s", strerror(errno));
+    return rc;
+  }
+  int rc = monitor_spawn(spec->monitor_path, sv[1], &m->pid);
+  close(sv[1]);
+  if (rc < 0) {
+    snprintf(err, errlen, "cannot start monitor %s: %s", spec->monitor_path, strerror(-rc));
+    close(sv[0]);
+    return rc;
+  }
+  m->fd = sv[0];
+  if ((rc = monref_child(&m->mon, m->pid)) < 0) {
+    snprintf(err, errlen, "cannot keep track of the monitor: %s", strerror(-rc));
+    close(sv[0]);
+    abort_monitor(m->pid);
+    return rc;
+  }
+  return 0;
+}
+
 int exec_start(const exec_spec *spec, exec_task **out, char *err, size_t errlen) {
   *out = NULL;
   spec_buf sb;
   int rc = prepare_start(spec, &sb, err, errlen);
   if (rc < 0) return rc;
-  /* posix_spawn reports this too, but not where vfork is emulated by fork
-   * (valgrind): the monitor would then just exit 127. */
-  if (access(spec->monitor_path, X_OK) < 0) {
-    rc = -errno;
-    snprintf(err, errlen, "cannot start monitor %s: %s", spec->monitor_path, strerror(errno));
+  standby_monitor m;
+  if ((rc = get_monitor(spec, &m, err, errlen)) < 0) {
     free(sb.data);
-    return rc;
-  }
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-    rc = -errno;
-    snprintf(err, errlen, "cannot create a socket pair: %s", strerror(errno));
-    free(sb.data);
-    return rc;
-  }
-  pid_t pid;
-  rc = spawn_monitor(spec->monitor_path, sv[1], &pid);
-  close(sv[1]);
-  if (rc < 0) {
-    snprintf(err, errlen, "cannot start monitor %s: %s", spec->monitor_path, strerror(-rc));
-    close(sv[0]);
-    free(sb.data);
-    return rc;
-  }
-  mon_ref mon;
-  if ((rc = monref_child(&mon, pid)) < 0) {
-    snprintf(err, errlen, "cannot keep track of the monitor: %s", strerror(-rc));
-    close(sv[0]);
-    free(sb.data);
-    abort_monitor(pid);
     return rc;
   }
   mon_reply r;
-  rc = exchange(sv[0], &sb, &r);
-  close(sv[0]);
+  rc = exchange(m.fd, &sb, &r);
+  close(m.fd);
+  free(sb.data);
   if (rc < 0) {
     char how[64];
-    reap_status(pid, how, sizeof how);
+    reap_status(m.pid, how, sizeof how);
     snprintf(err, errlen, "task monitor exited during start-up (%s); see %s/%s", how,
              spec->state_dir, MON_LOG);
-    monref_close(&mon);
+    monref_close(&m.mon);
     return -ECHILD;
   }
   if (r.status != 0) {
     char how[64];
-    reap_status(pid, how, sizeof how); /* it exits right after the reply */
+    reap_status(m.pid, how, sizeof how); /* it exits right after the reply */
     snprintf(err, errlen, "%s", r.msg);
-    monref_close(&mon);
+    monref_close(&m.mon);
     return r.status < 0 ? r.status : -EPROTO;
   }
-  if ((rc = make_task(spec, &r, &mon, out, err, errlen)) < 0) {
-    monref_close(&mon);
-    abort_monitor(pid);
+  if ((rc = make_task(spec, &r, &m.mon, out, err, errlen)) < 0) {
+    monref_close(&m.mon);
+    abort_monitor(m.pid);
+    return rc;
   }
-  return rc;
+  /* The task has exec'd: the next start's monitor is spawned now. */
+  standby_refill(spec->monitor_path);
+  return 0;
 }
 
 int exec_start_warm(const exec_spec *spec, warm_slot *slot, exec_task **out, char *err,
@@ -316,6 +325,7 @@ int exec_start_warm(const exec_spec *spec, warm_slot *slot, exec_task **out, cha
   }
   mon_reply r;
   rc = exchange(slot->fd, &sb, &r);
+  free(sb.data);
   close(slot->fd);
   slot->fd = -1;
   if (rc < 0) {

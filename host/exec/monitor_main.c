@@ -4,7 +4,9 @@
  * Protocol (definitions in mon_proto.h):
  *  1. The plugin spawns the monitor with fd 0/1/2 on /dev/null, one end of a
  *     socketpair on fd 3 (MON_SPEC_FD), an empty environment, no other fds.
- *  2. The plugin writes a mon_spec_hdr, the groups and the strings on fd 3.
+ *  2. The plugin writes a mon_spec_hdr, the groups and the strings on fd 3
+ *     (right away, or for a monitor spawned ahead of need, a standby, when
+ *     a task comes; EOF instead makes it exit 1 having touched nothing).
  *  3. The monitor blocks SIGCHLD, SIGALRM and MON_CTL_SIGNAL (read through a
  *     signalfd), ignores SIGPIPE, calls setsid(), becomes a child subreaper,
  *     sends its own diagnostics to <state_dir>/monitor.log (fd 2), opens the
@@ -620,6 +622,9 @@ int main(int argc, char **argv) {
   if (warm) fcntl(MON_WARM_FD, F_SETFD, FD_CLOEXEC);
   closefrom((warm ? MON_WARM_FD : MON_SPEC_FD) + 1); /* close_range, or /proc/self/fd */
   setsid(); /* warm: X made the session already, EPERM is expected */
+  /* mlog's strftime loads the time zone on first use: now, before the spec,
+   * so that a monitor spawned ahead (monitor_standby.c) has done it. */
+  tzset();
   if (warm) warm_wait_for_spec(&set);
 
   char err[sizeof(((mon_reply *)0)->msg)];

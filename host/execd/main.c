@@ -6,6 +6,7 @@
 #include "api.h"
 #include "config.h"
 #include "daemon.h"
+#include "exec.h"
 #include "execution.h"
 #include "log.h"
 #include "pool.h"
@@ -249,6 +250,7 @@ static int run(execd *d) {
   rc = 0;
 stop_all:
   warm_pools_stop_all();
+  exec_standby_stop();
   pool_stop();
   ex_release_all(d);
   sessions_free(d);

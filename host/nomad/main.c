@@ -4,9 +4,10 @@
  * to exit (GRPCController/Shutdown) or it receives SIGTERM. Running tasks
  * are left running at exit; the next plugin process recovers them. */
 #include "plugin.h"
-#include "warm_pools.h"
 
+#include "exec.h"
 #include "log.h"
+#include "warm_pools.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -176,6 +177,7 @@ int main(void) {
   stream_hub_close_all(&p.event_subscribers);
   rpc_server_stop(srv, SHUTDOWN_GRACE_MS);
   warm_pools_stop_all(); /* idle copies end; running tasks do not */
+  exec_standby_stop();
   plugin_release_tasks(&p);
   stream_hub_destroy(&p.fingerprint_subscribers);
   stream_hub_destroy(&p.event_subscribers);

@@ -4,6 +4,7 @@
 #include "../check.h"
 #include "test_exec_util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -448,6 +449,72 @@ static void test_fd_hygiene(void) {
   tu_rmtree(dir);
 }
 
+static int is_child(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  char *s = tu_read_file(path);
+  char *paren = s ? strrchr(s, ')') : NULL;
+  int ppid = 0;
+  int ok = paren && sscanf(paren + 1, " %*c %d", &ppid) == 1 && ppid == (int)getpid();
+  free(s);
+  return ok;
+}
+
+/* Our children that run elide-monitor (at most max, into out). */
+static int child_monitors(pid_t *out, int max) {
+  int n = 0;
+  DIR *d = opendir("/proc");
+  struct dirent *e;
+  while (d && (e = readdir(d)) && n < max) {
+    pid_t p = (pid_t)atoi(e->d_name);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/comm", (int)p);
+    char *comm = p > 0 && is_child(p) ? tu_read_file(path) : NULL;
+    if (comm && strncmp(comm, "elide-monitor", 13) == 0) out[n++] = p;
+    free(comm);
+  }
+  if (d) closedir(d);
+  return n;
+}
+
+/* Cold starts take a monitor spawned ahead of need: after a start the
+ * standby monitors wait as our children; the next task's monitor is one of
+ * them; one killed while idle is replaced; exec_standby_stop ends them. */
+static void test_standby_monitors(void) {
+  exec_result r;
+  CHECK(run(ARGV("/bin/true"), &r) == 0 && r.exit_code == 0);
+  CHECK(exec_standby_count() == 2);
+  pid_t waiting[8];
+  CHECK(child_monitors(waiting, 8) == 2);
+  char *dir = tu_tmpdir();
+  exec_spec s = tu_spec(dir, ARGV("/bin/sleep", "30"));
+  exec_task *t;
+  char err[256];
+  CHECK(exec_start(&s, &t, err, sizeof err) == 0);
+  pid_t mon = exec_monitor_pid(t);
+  CHECK(mon == waiting[0] || mon == waiting[1]);
+  CHECK(exec_standby_count() == 2); /* refilled by the start */
+  CHECK(exec_stop(t, SIGTERM, 2000, &r) == 0 && r.signal == SIGTERM);
+  exec_destroy(t, 1);
+  tu_rmtree(dir);
+  CHECK(tu_count_children() == 0);
+  /* Killed while idle: the next start notices, reaps them and still runs. */
+  int n = child_monitors(waiting, 8), killed = 0;
+  for (int i = 0; i < n; i++) killed += kill(waiting[i], SIGKILL) == 0;
+  CHECK(n == 2 && killed == 2);
+  usleep(50000);
+  CHECK(run(ARGV("/bin/sh", "-c", "exit 3"), &r) == 0 && r.exit_code == 3);
+  CHECK(exec_standby_count() == 2);
+  CHECK(tu_count_children() == 0);
+  for (int i = 0; i < n; i++) CHECK(!tu_pid_exists(waiting[i])); /* reaped */
+  exec_standby_stop();
+  CHECK(exec_standby_count() == 0);
+  CHECK(child_monitors(waiting, 8) == 0);
+  /* After the stop, starts still work and spawn no standby. */
+  CHECK(run(ARGV("/bin/true"), &r) == 0 && r.exit_code == 0);
+  CHECK(exec_standby_count() == 0);
+}
+
 /* The build tree mirrors the install layout, so the test binary in bin/
  * finds the monitor the way the plugin will. */
 static void test_default_monitor_path(void) {
@@ -482,6 +549,7 @@ int main(int argc, char **argv) {
   test_waiters_and_callback();
   test_user_switch();
   test_fd_hygiene();
+  test_standby_monitors();
   CHECK(tu_count_children() == 0);
   return CHECK_DONE();
 }

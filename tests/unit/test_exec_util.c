@@ -209,7 +209,7 @@ int tu_count_children(void) {
     free(s);
   }
   closedir(d);
-  return count;
+  return count - exec_standby_count();
 }
 
 char tu_pid_state(pid_t pid) {

@@ -41,7 +41,8 @@ char *tu_read_file(const char *path);
 int tu_pid_exists(pid_t pid);
 /* Waits up to timeout_ms for /proc/<pid> to disappear; 1 if it did. */
 int tu_wait_pid_gone(pid_t pid, int timeout_ms);
-/* Number of child processes (zombies included) of this process. */
+/* Number of child processes (zombies included) of this process, not
+ * counting the standby monitors that wait for the next start. */
 int tu_count_children(void);
 /* 1 if pid is a live process (exists and is not a zombie). */
 int tu_pid_running(pid_t pid);
