@@ -235,8 +235,10 @@ static int make_task(const exec_spec *spec, const mon_reply *r, mon_ref *mon, ex
 
 /* A monitor of our own for a cold start: a standby one if it waits
  * (monitor_standby.c), else spawned now. 0, or -errno with a message. */
-static int get_monitor(const exec_spec *spec, standby_monitor *m, char *err, size_t errlen) {
-  if (standby_take(spec->monitor_path, m)) return 0;
+static int get_monitor(const exec_spec *spec, int standby_ok, standby_monitor *m,
+                       int *from_standby, char *err, size_t errlen) {
+  *from_standby = standby_ok && standby_take(spec->monitor_path, m);
+  if (*from_standby) return 0;
   /* posix_spawn reports this too, but not where vfork is emulated by fork
    * (valgrind): the monitor would then just exit 127. */
   if (access(spec->monitor_path, X_OK) < 0) {
@@ -273,13 +275,23 @@ int exec_start(const exec_spec *spec, exec_task **out, char *err, size_t errlen)
   int rc = prepare_start(spec, &sb, err, errlen);
   if (rc < 0) return rc;
   standby_monitor m;
-  if ((rc = get_monitor(spec, &m, err, errlen)) < 0) {
-    free(sb.data);
-    return rc;
-  }
   mon_reply r;
-  rc = exchange(m.fd, &sb, &r);
-  close(m.fd);
+  for (int standby_ok = 1;; standby_ok = 0) {
+    int from_standby;
+    if ((rc = get_monitor(spec, standby_ok, &m, &from_standby, err, errlen)) < 0) {
+      free(sb.data);
+      return rc;
+    }
+    rc = exchange(m.fd, &sb, &r);
+    close(m.fd);
+    if (rc == 0 || !from_standby) break;
+    /* A standby monitor killed after standby_take found it waiting: gone
+     * without a reply, so any task it forked died with it (its parent-death
+     * signal); once more with a monitor spawned now. */
+    char how[64];
+    reap_status(m.pid, how, sizeof how);
+    monref_close(&m.mon);
+  }
   free(sb.data);
   if (rc < 0) {
     char how[64];
