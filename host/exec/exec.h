@@ -125,11 +125,16 @@ void exec_set_start_note(exec_task *t, const char *note);
 int exec_monitor_default_path(char *out, size_t outlen);
 
 /* Cold starts take a monitor spawned ahead (a standby, monitor_standby.c)
- * when one waits, and spawn the next after the task runs. At shutdown:
- * ends the standby monitors and spawns no more. Tasks are not touched. */
+ * when one waits, and have the next spawned in the background after the
+ * task runs. At shutdown: ends the standby monitors and the thread that
+ * spawns them, and spawns no more. Tasks are not touched. */
 void exec_standby_stop(void);
 /* How many standby monitors wait now (each one of this process's children). */
 int exec_standby_count(void);
+/* Waits until no refill is asked or under way (the replacements are spawned
+ * in the background after each cold start), so that exec_standby_count and
+ * this process's children agree. */
+void exec_standby_settle(void);
 
 /* Identity of a started task, for the driver's persisted state. */
 pid_t exec_task_pid(const exec_task *t);          /* the task's main process */

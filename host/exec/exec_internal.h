@@ -103,6 +103,9 @@ int standby_take(const char *monitor_path, standby_monitor *out);
  * those of another path first). Failures are silent: starts then spawn
  * their own monitor, which reports the error. */
 void standby_refill(const char *monitor_path);
+/* Asks the refill thread for standby_refill(monitor_path) and returns at
+ * once (on the caller's thread if the thread cannot be started). */
+void standby_refill_later(const char *monitor_path);
 
 /* exec_sys.c */
 int64_t sys_realtime_ns(void);

@@ -313,8 +313,9 @@ int exec_start(const exec_spec *spec, exec_task **out, char *err, size_t errlen)
     abort_monitor(m.pid);
     return rc;
   }
-  /* The task has exec'd: the next start's monitor is spawned now. */
-  standby_refill(spec->monitor_path);
+  /* The task has exec'd: the next start's monitor is spawned now, off
+   * this thread, which has a reply to send. */
+  standby_refill_later(spec->monitor_path);
   return 0;
 }
 

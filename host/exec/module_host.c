@@ -49,6 +49,7 @@ static int host_spawn(void *task_ctx, const elide_spawn_spec *spec, elide_proc *
   warm_slot slot;
   if (ctx->warm_module && warm_pools_take(ctx->warm_module, spec->argv[0], &slot, why, sizeof why)) {
     int rc = exec_start_warm(&es, &slot, &t, err, errlen);
+    warm_pools_refill(ctx->warm_module); /* not before: see warm_pool_refill */
     if (rc != -EAGAIN) {
       if (rc == 0) *out = (elide_proc *)t;
       return rc;

@@ -607,6 +607,8 @@ int main(int argc, char **argv) {
     for (int sig = 1; sig < NSIG; sig++)
       if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL); /* EINVAL for glibc's own */
   }
+  /* The one disposition the monitor changes: the task's child resets just
+   * this (monitor_task.c), so keep it the only one. */
   signal(SIGPIPE, SIG_IGN);
   sigset_t set;
   sigemptyset(&set);

@@ -10,7 +10,11 @@
  * no state directory yet, so it leaves nothing behind).
  *
  * The set is kept for one monitor path (a process uses one) and topped up
- * by exec_start after a start has succeeded, by then off the task's path. */
+ * after a start has succeeded, on a thread of its own (the refill thread):
+ * posix_spawn returns only once the new monitor has exec'd, and StartTask's
+ * reply should not wait for that. The thread is started on first use and
+ * joined by exec_standby_stop; a forked child of this process starts with
+ * neither the thread nor the standby monitors (pthread_atfork). */
 #include "exec_internal.h"
 
 #include <errno.h>
@@ -33,6 +37,15 @@ static char standby_path[PATH_MAX]; /* "" until the first refill */
 static standby_monitor standby[STANDBY_COUNT];
 static int nstandby;
 static int stopped; /* exec_standby_stop ran: no more spawns */
+
+/* The refill thread's work, guarded by mu; `changed` is signalled when a
+ * request comes, when one is done, and at stop. */
+static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
+static pthread_t refill_thread;
+static int refill_running; /* refill_thread exists and must be joined */
+static char requested_path[PATH_MAX];
+static int requested; /* a refill for requested_path is asked */
+static int refilling; /* the thread is spawning now */
 
 /* Ends a standby monitor we no longer want (or that already died): EOF on
  * its socket, then reaped; SIGKILL if it does not exit within a second. */
@@ -122,6 +135,64 @@ void standby_refill(const char *monitor_path) {
   }
 }
 
+static void *refill_main(void *arg) {
+  (void)arg;
+  char path[PATH_MAX];
+  pthread_mutex_lock(&mu);
+  for (;;) {
+    while (!requested && !stopped) pthread_cond_wait(&changed, &mu);
+    if (stopped) break;
+    memcpy(path, requested_path, sizeof path);
+    requested = 0;
+    refilling = 1;
+    pthread_mutex_unlock(&mu);
+    standby_refill(path);
+    pthread_mutex_lock(&mu);
+    refilling = 0;
+    pthread_cond_broadcast(&changed);
+  }
+  pthread_mutex_unlock(&mu);
+  return NULL;
+}
+
+/* fork() copies neither the thread nor our children: the child starts
+ * afresh (its standby fds are close-on-exec; the processes stay the
+ * parent's). */
+static void before_fork(void) { pthread_mutex_lock(&mu); }
+static void after_fork_parent(void) { pthread_mutex_unlock(&mu); }
+static void after_fork_child(void) {
+  refill_running = requested = refilling = nstandby = 0;
+  pthread_mutex_unlock(&mu);
+}
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void register_atfork(void) {
+  pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
+
+void standby_refill_later(const char *monitor_path) {
+  if (strlen(monitor_path) >= sizeof requested_path) return;
+  pthread_once(&atfork_once, register_atfork);
+  pthread_mutex_lock(&mu);
+  if (stopped) {
+    pthread_mutex_unlock(&mu);
+    return;
+  }
+  strcpy(requested_path, monitor_path);
+  requested = 1;
+  if (!refill_running) refill_running = pthread_create(&refill_thread, NULL, refill_main, NULL) == 0;
+  int queued = refill_running;
+  if (queued) pthread_cond_signal(&changed);
+  else requested = 0;
+  pthread_mutex_unlock(&mu);
+  if (!queued) standby_refill(monitor_path); /* no thread: on the caller's */
+}
+
+void exec_standby_settle(void) {
+  pthread_mutex_lock(&mu);
+  while ((requested || refilling) && !stopped) pthread_cond_wait(&changed, &mu);
+  pthread_mutex_unlock(&mu);
+}
+
 int exec_standby_count(void) {
   pthread_mutex_lock(&mu);
   int n = nstandby;
@@ -133,6 +204,13 @@ void exec_standby_stop(void) {
   standby_monitor old[STANDBY_COUNT];
   pthread_mutex_lock(&mu);
   stopped = 1;
+  pthread_cond_broadcast(&changed);
+  int join = refill_running;
+  refill_running = 0;
+  pthread_mutex_unlock(&mu);
+  /* A spawn under way finishes first; standby_refill then discards it. */
+  if (join) pthread_join(refill_thread, NULL);
+  pthread_mutex_lock(&mu);
   int nold = nstandby;
   memcpy(old, standby, sizeof old);
   nstandby = 0;

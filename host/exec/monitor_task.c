@@ -1,5 +1,5 @@
 /* elide-monitor: opening the task's stdin/stdout/stderr and starting the task
- * process (fork, set-up in the child, execve, failure report over a CLOEXEC
+ * process (vfork, set-up in the child, execve, failure report over a CLOEXEC
  * pipe). */
 #include "cgroup.h"
 #include "mon_proto.h"
@@ -36,7 +36,6 @@ enum child_step {
   STEP_UID,
   STEP_CWD,
   STEP_PDEATHSIG,
-  STEP_FDS,
   STEP_EXEC,
 };
 
@@ -144,17 +143,28 @@ static _Noreturn void child_fail_at(int pipe_fd, int step, int index) {
 
 static _Noreturn void child_fail(int pipe_fd, int step) { child_fail_at(pipe_fd, step, 0); }
 
-/* Runs in the forked child (the monitor is single-threaded, so any libc
- * call is safe here). Never returns. */
+/* fd onto target for the task, close-on-exec cleared either way (dup2 to
+ * itself would leave the flag). */
+static int dup_onto(int fd, int target) {
+  if (fd == target) return fcntl(fd, F_SETFD, 0);
+  return dup2(fd, target) < 0 ? -1 : 0;
+}
+
+/* Runs in the vfork child: it shares the monitor's memory until execve,
+ * and the monitor waits meanwhile. Hence only system calls and functions
+ * that write nothing but this frame's locals (no malloc, no stdio, no
+ * globals; errno is the monitor's, which reads it only afterwards). The
+ * monitor is single-threaded, so setuid() and friends are plain system
+ * calls. Never returns. */
 static _Noreturn void child_exec(const mon_spec *s, int in_fd, int out_fd, int err_fd,
                                  int pipe_fd, pid_t monitor) {
-  /* The monitor blocks and ignores signals for itself; the task starts
-   * clean. SIG_IGN and the mask would otherwise survive execve. */
+  /* The monitor blocks signals for itself and ignores SIGPIPE, the one
+   * disposition it changes (main()): the task starts clean. SIG_IGN and
+   * the mask would otherwise survive execve; handlers it has none of. */
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; sig++)
-    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL); /* EINVAL for glibc's own */
+  if (sigaction(SIGPIPE, &dfl, NULL) < 0) child_fail(pipe_fd, STEP_SIGNALS);
   sigset_t none;
   sigemptyset(&none);
   if (sigprocmask(SIG_SETMASK, &none, NULL) < 0) child_fail(pipe_fd, STEP_SIGNALS);
@@ -178,7 +188,7 @@ static _Noreturn void child_exec(const mon_spec *s, int in_fd, int out_fd, int e
     if (fd < 0 || write(fd, num, (size_t)len) != len) child_fail(pipe_fd, STEP_OOM_SCORE_ADJ);
     close(fd);
   }
-  if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+  if (dup_onto(in_fd, 0) < 0 || dup_onto(out_fd, 1) < 0 || dup_onto(err_fd, 2) < 0)
     child_fail(pipe_fd, STEP_STDIO);
 
   if (s->set_user) {
@@ -194,10 +204,8 @@ static _Noreturn void child_exec(const mon_spec *s, int in_fd, int out_fd, int e
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(pipe_fd, STEP_PDEATHSIG);
   if (getppid() != monitor) _exit(127);
 
-  /* Everything above 2 (the monitor's log, signalfd, state dir, and
-   * anything it inherited) closes at execve; the failure pipe stays usable
-   * until then. */
-  if (cloexec_from_3() < 0) child_fail(pipe_fd, STEP_FDS);
+  /* Everything above 2 (the monitor's log, signalfd, state dir, the
+   * failure pipe) closes at execve: mon_spawn_task marked it so. */
   execve(s->argv[0], s->argv, s->envp);
   child_fail(pipe_fd, STEP_EXEC);
 }
@@ -225,7 +233,6 @@ static void describe_failure(const mon_spec *s, const child_failure *f, char *er
   case STEP_UID: snprintf(err, errlen, "cannot set uid %u: %s", (unsigned)s->uid, why); break;
   case STEP_CWD: snprintf(err, errlen, "cannot change directory to %s: %s", s->cwd, why); break;
   case STEP_PDEATHSIG: snprintf(err, errlen, "cannot set the parent-death signal: %s", why); break;
-  case STEP_FDS: snprintf(err, errlen, "cannot close inherited descriptors: %s", why); break;
   case STEP_EXEC: snprintf(err, errlen, "cannot execute %s: %s", s->argv[0], why); break;
   default: snprintf(err, errlen, "task set-up failed: %s", why); break;
   }
@@ -239,8 +246,20 @@ int mon_spawn_task(const mon_spec *s, int in_fd, int out_fd, int err_fd, pid_t *
     snprintf(err, errlen, "cannot create a pipe: %s", strerror(e));
     return -e;
   }
+  /* Every fd above 2 closes at the task's execve, whatever opened it; done
+   * here, where /proc/self/fd may be read without close_range. */
+  if (cloexec_from_3() < 0) {
+    int e = errno;
+    snprintf(err, errlen, "cannot close inherited descriptors: %s", strerror(e));
+    close(p[0]);
+    close(p[1]);
+    return -e;
+  }
   pid_t self = getpid();
-  pid_t child = fork();
+  /* vfork: no copy of the monitor's page tables and no copy-on-write
+   * faults on the start's critical path; we are suspended until the child
+   * has exec'd or exited, then read its report. */
+  pid_t child = vfork();
   if (child < 0) {
     int e = errno;
     snprintf(err, errlen, "cannot fork the task: %s", strerror(e));

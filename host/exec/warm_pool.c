@@ -54,7 +54,7 @@ struct warm_pool {
   int size;
 
   pthread_t thread;
-  int wake_fd; /* eventfd: a copy was taken, or stop */
+  int wake_fd; /* eventfd: refill (a taken copy has started), or stop */
 
   /* The pool thread's own. */
   pid_t zpid;         /* 0: no zygote */
@@ -439,9 +439,10 @@ int warm_pool_take(warm_pool *p, const char *argv0, warm_slot *slot, char *why, 
   p->stats.ready--;
   p->stats.taken++;
   pthread_mutex_unlock(&p->mu);
-  eventfd_write(p->wake_fd, 1);
-  return 1;
+  return 1; /* the replacement comes with warm_pool_refill */
 }
+
+void warm_pool_refill(warm_pool *p) { eventfd_write(p->wake_fd, 1); }
 
 void warm_pool_get_stats(warm_pool *p, warm_pool_stats *out) {
   pthread_mutex_lock(&p->mu);

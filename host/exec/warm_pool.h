@@ -2,11 +2,12 @@
  * module's pre-initialised runtime, our child) and `size` forked copies of
  * it kept ready, each already parented by its own `elide-monitor --warm`.
  * A pool thread keeps the count up: it asks the zygote for a fork whenever
- * a copy is taken or dies, and restarts a zygote that died (with a growing
+ * a taken copy's start is over (warm_pool_refill) or a copy dies, and
+ * restarts a zygote that died (with a growing
  * back-off while starts keep failing). Nothing here knows about Nomad.
  *
- * Thread-safety: warm_pool_take and warm_pool_get_stats may be called from
- * any thread; warm_pool_stop must be the last call. */
+ * Thread-safety: warm_pool_take, warm_pool_refill and warm_pool_get_stats
+ * may be called from any thread; warm_pool_stop must be the last call. */
 #ifndef ELIDE_WARM_POOL_H
 #define ELIDE_WARM_POOL_H
 
@@ -57,6 +58,12 @@ int warm_pool_start(const warm_pool_config *c, warm_pool **out, char *err, size_
  * is not the pool's runtime or no copy is ready (`why` says which, for the
  * task's start event), the caller then starts the task cold. */
 int warm_pool_take(warm_pool *p, const char *argv0, warm_slot *slot, char *why, size_t whylen);
+
+/* Has the pool replace the copies taken, now. Called once a taken copy's
+ * start is over (it ran or failed): forking the zygote is the most CPU a
+ * start causes, and on a small machine it would compete with the very
+ * hand-off it replaces the copy of. */
+void warm_pool_refill(warm_pool *p);
 
 void warm_pool_get_stats(warm_pool *p, warm_pool_stats *out);
 

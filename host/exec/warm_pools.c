@@ -103,6 +103,13 @@ int warm_pools_take(const char *module, const char *argv0, warm_slot *slot, char
   return got;
 }
 
+void warm_pools_refill(const char *module) {
+  pthread_mutex_lock(&mu);
+  pool_entry *e = module ? find(module) : NULL;
+  if (e) warm_pool_refill(e->pool);
+  pthread_mutex_unlock(&mu);
+}
+
 int warm_pools_stats(const char *module, warm_pool_stats *out) {
   pthread_mutex_lock(&mu);
   pool_entry *e = find(module);

@@ -24,6 +24,10 @@ void warm_pools_sync(module_registry *reg, const char *monitor_path,
 int warm_pools_take(const char *module, const char *argv0, warm_slot *slot, char *why,
                     size_t whylen);
 
+/* warm_pool_refill on the pool of `module`, if it has one (after the start
+ * of a copy warm_pools_take handed out). */
+void warm_pools_refill(const char *module);
+
 /* The figures of `module`'s pool; 0, or -ENOENT when it has none. */
 int warm_pools_stats(const char *module, warm_pool_stats *out);
 

@@ -207,12 +207,25 @@ static void pump(rpc_call *c) {
   if (with_status) c->status_started = true;
 }
 
+/* Whether the method answers with one message (unary, client-streaming). */
+static bool single_reply(const rpc_method *m) {
+  return m->kind == RPC_UNARY || m->kind == RPC_CLIENT_STREAMING;
+}
+
 /* New outgoing work was queued. On the owning worker, pump now (or after
  * the running handler returns, so a unary reply + finish coalesce into one
- * batch); from any other thread, wake the owner with an empty batch. */
+ * batch). From any other thread: a single reply is sent from here once the
+ * handler has finished the call, reply and status in one batch, sparing
+ * the round trip through the owner (a wake-up that waits for a CPU when
+ * the machine is busy); a stream's messages wake the owner with an empty
+ * batch, which pumps them in order. Called with c->mu held. */
 static void schedule(rpc_call *c) {
   if (tls_worker == c->w) {
     if (!c->in_callback) pump(c);
+    return;
+  }
+  if (c->method && single_reply(c->method)) {
+    if (c->finish_requested) pump(c);
     return;
   }
   if (c->wake_posted) return;

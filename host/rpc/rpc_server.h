@@ -71,7 +71,9 @@ void rpc_server_stop(rpc_server *s, int grace_ms);
 
 /* Queues one reply message (packed before return, so `msg` is borrowed).
  * Messages go out in order. Returns 0, or -1 if the call is already over
- * (cancelled, finished) in which case nothing is sent. Any thread. */
+ * (cancelled, finished) in which case nothing is sent. Any thread; the
+ * reply of a UNARY or CLIENT_STREAMING method queued from another thread
+ * goes out with the status, at rpc_finish (which such a handler calls). */
 int rpc_send(rpc_call *call, const ProtobufCMessage *msg);
 
 /* Ends the call with a status after all queued messages. `details` may be

@@ -165,6 +165,21 @@ class Alloc:
             env=dict(TASK_ENV, NOMAD_TASK_DIR=os.path.join(self.dir, "local")),
             msgpack_driver_config=tpe.mp(cfg))
 
+    def watch_first_byte(self, timeout=30):
+        """A started thread that reads the stdout FIFO while StartTask is
+        still in flight, as Nomad's logmon does, and sets .at to
+        time.perf_counter() when the first byte arrives (None if none
+        did); join() it."""
+        watch = threading.Thread(target=self._note_first_byte, args=(timeout,), daemon=True)
+        watch.at = None
+        self._watch = watch
+        watch.start()
+        return watch
+
+    def _note_first_byte(self, timeout):
+        if self.wait_first_byte(timeout):
+            self._watch.at = time.perf_counter()
+
     def wait_first_byte(self, timeout=30):
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -215,18 +230,25 @@ def started_how(plugin, alloc):
 
 
 def driver_first_byte(plugin, root, language, code=None, script=None, args=None, extra=None,
-                      files=(), want_start=None):
-    """Seconds from the StartTask call to the first byte in the stdout FIFO.
-    With want_start, a task that did not start that way fails the run (a
-    warm figure must not hide cold starts)."""
+                      files=(), want_start=None, replies=None):
+    """Seconds from the StartTask call to the first byte in the stdout FIFO,
+    which is read from another thread meanwhile (a byte can come before
+    StartTask's reply; Nomad's logmon would have it then). With replies, the
+    seconds StartTask took are appended to it. With want_start, a task that
+    did not start that way fails the run (a warm figure must not hide cold
+    starts)."""
     a = Alloc(root, files)
     try:
         cfg = a.config(language, code, script, args, extra)
+        watch = a.watch_first_byte()
         t0 = time.perf_counter()
         start(plugin, a, cfg)
-        if not a.wait_first_byte():
+        if replies is not None:
+            replies.append(time.perf_counter() - t0)
+        watch.join()
+        if watch.at is None:
             raise RuntimeError("%s task %s wrote nothing to its stdout FIFO" % (language, a.id))
-        t = time.perf_counter() - t0
+        t = watch.at - t0
         how = started_how(plugin, a) if want_start else None
         if want_start and how != want_start:
             raise RuntimeError("%s task %s started %s, not %s" % (language, a.id, how, want_start))
@@ -275,33 +297,42 @@ def run_time_of(argv):
 def bench_start(args, root, plugin, wplugin, dplugin, hello_wasm, mathlib, caller):
     """a) start latency rows: {case: {"bare": [...], "cold": [...], "warm": [...],
     "daemon": [...]}}; python also has "bare_pass", `python3 -c pass` spawn
-    to exit, the warm start target's yardstick."""
+    to exit, the warm start target's yardstick. Also the driver rows' times
+    until StartTask replied, same shape, and the no-op gRPC call's."""
+    replies = {}
+
+    def rep(c, k):
+        return replies.setdefault(c, {}).setdefault(k, [])
+
     cases = {
         "python": {
             "bare": lambda: first_byte_of([PYTHON, "-c", HELLO["python"]]),
             "bare_pass": lambda: run_time_of([PYTHON, "-c", "pass"]),
             "cold": lambda: driver_first_byte(plugin, root, "python", code=HELLO["python"],
-                                              want_start="cold"),
+                                              want_start="cold", replies=rep("python", "cold")),
             "warm": lambda: driver_first_byte(wplugin, root, "python", code=HELLO["python"],
-                                              want_start="warm"),
-            "daemon": lambda: driver_first_byte(dplugin, root, "python", code=HELLO["python"]),
+                                              want_start="warm", replies=rep("python", "warm")),
+            "daemon": lambda: driver_first_byte(dplugin, root, "python", code=HELLO["python"],
+                                                replies=rep("python", "daemon")),
         },
         "js": {
             "bare": lambda: first_byte_of([NODE, "-e", HELLO["js"]]),
-            "cold": lambda: driver_first_byte(plugin, root, "js", code=HELLO["js"]),
+            "cold": lambda: driver_first_byte(plugin, root, "js", code=HELLO["js"],
+                                              replies=rep("js", "cold")),
         },
         "wasm": {
             "bare": lambda: first_byte_of([NODE, "--no-warnings", "--input-type=module", "-e",
                                            NODE_WASI, hello_wasm], cwd=root),
             "cold": lambda: driver_first_byte(plugin, root, "wasm", script="local/hello.wasm",
-                                              files=[(hello_wasm, "local/hello.wasm")]),
+                                              files=[(hello_wasm, "local/hello.wasm")],
+                                              replies=rep("wasm", "cold")),
         },
         "native": {
             "bare": lambda: first_byte_of([caller, mathlib]),
             "cold": lambda: driver_first_byte(
                 plugin, root, "native", script="local/mathlib.so", args=["bench"],
                 extra={"symbol": "greet", "signature": "int(string)"},
-                files=[(mathlib, "local/mathlib.so")]),
+                files=[(mathlib, "local/mathlib.so")], replies=rep("native", "cold")),
         },
     }
     samples = {c: {k: [] for k in v} for c, v in cases.items()}
@@ -312,7 +343,7 @@ def bench_start(args, root, plugin, wplugin, dplugin, hello_wasm, mathlib, calle
             for k, fn in kinds.items():
                 samples[c][k].append(fn())
         rpc.append(rpc_round_trip(plugin))
-    return samples, rpc
+    return samples, replies, rpc
 
 
 def rpc_round_trip(plugin):
@@ -575,6 +606,11 @@ def report(res):
     rt = res["rpc_round_trip_ms"]
     print("no-op gRPC call from this client (Capabilities), part of every driver figure: "
           "%.2f / %.2f" % (rt["p50"], rt["p95"]))
+    # The first byte is read while StartTask is in flight (as logmon does);
+    # these are the times until its reply, for comparison.
+    print("StartTask -> reply, p50: " + ", ".join(
+        "%s %s %.2f" % (c, k, v["p50"]) for c, row in res.get("start_reply_ms", {}).items()
+        for k, v in row.items()))
     print()
     print("b) throughput, python `pass`, Start -> Wait -> Destroy (%d tasks each)"
           % res["throughput_tasks"])
@@ -717,9 +753,12 @@ def main():
         res["memory"] = bench_memory(args, root, plugin, daemon_pid)
         res["pool_memory"] = bench_pool_memory(wplugin, args.warm_pool)
         print("start latency ...", file=sys.stderr)
-        samples, rpc = bench_start(args, root, plugin, wplugin, dplugin, hello_wasm, mathlib,
-                                   caller)
+        samples, replies, rpc = bench_start(args, root, plugin, wplugin, dplugin, hello_wasm,
+                                            mathlib, caller)
         res["rpc_round_trip_ms"] = {"p50": pct(rpc, 50), "p95": pct(rpc, 95)}
+        res["start_reply_ms"] = {
+            c: {k: {"p50": pct(v, 50), "p95": pct(v, 95)} for k, v in row.items()}
+            for c, row in replies.items()}
         res["start_latency_ms"] = {
             c: {k: {"p50": pct(v, 50), "p95": pct(v, 95)} for k, v in row.items()}
             for c, row in samples.items()}

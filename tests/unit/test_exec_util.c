@@ -190,6 +190,7 @@ int tu_wait_pid_gone(pid_t pid, int timeout_ms) {
 }
 
 int tu_count_children(void) {
+  exec_standby_settle(); /* so that the standby count is the children's */
   DIR *d = opendir("/proc/self/task");
   if (!d) return -1;
   int count = 0;
