@@ -7,6 +7,7 @@
 
 #include "exec.h"
 #include "log.h"
+#include "offload.h"
 #include "warm_pools.h"
 
 #include <errno.h>
@@ -176,6 +177,7 @@ int main(void) {
   stream_hub_close_all(&p.fingerprint_subscribers);
   stream_hub_close_all(&p.event_subscribers);
   rpc_server_stop(srv, SHUTDOWN_GRACE_MS);
+  offload_stop();
   warm_pools_stop_all(); /* idle copies end; running tasks do not */
   exec_standby_stop();
   plugin_release_tasks(&p);

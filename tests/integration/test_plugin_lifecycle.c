@@ -11,7 +11,9 @@
 #include "nomad/driver.pb-c.h"
 
 #include <grpc/grpc.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -474,6 +476,67 @@ static void test_stop_escalates(void) {
   fake_alloc_destroy(&a);
 }
 
+/* A StopTask waiting out its kill timeout holds no other call up: tasks
+ * start, run and are destroyed meanwhile, one after the other (so handler
+ * threads that wait for work are reused too). */
+typedef struct stopper {
+  const char *id;
+  grpc_status_code rc;
+  atomic_int done;
+} stopper;
+static void *stop_thread(void *arg) {
+  stopper *st = arg;
+  st->rc = th_stop(&plug, st->id, 4000, "");
+  atomic_store(&st->done, 1);
+  return NULL;
+}
+
+static void test_stop_holds_nothing_up(void) {
+  fake_alloc a;
+  CHECK(fake_alloc_create(&a, "holdout") == 0);
+  size_t len;
+  uint8_t *cfg = task_config_msgpack(
+      "python", NULL,
+      "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+      "print('ignoring', flush=True)\ntime.sleep(600)\n",
+      NULL, &len);
+  started_task s;
+  char details[1024];
+  CHECK(start_task(&a, tid("holdout/0008"), "holdout", cfg, len, NULL, &s, details,
+                   sizeof details) == GRPC_STATUS_OK);
+  free(cfg);
+  CHECK(fake_alloc_wait_output(&a, "ignoring", 20000));
+  stopper st = {.id = s.id};
+  atomic_init(&st.done, 0);
+  pthread_t th;
+  CHECK(pthread_create(&th, NULL, stop_thread, &st) == 0);
+  usleep(200000); /* the stop waits now */
+  for (int i = 0; i < 3; i++) {
+    fake_alloc b;
+    CHECK(fake_alloc_create(&b, "quick") == 0);
+    cfg = task_config_msgpack("python", NULL, "print('quick')\n", NULL, &len);
+    started_task q;
+    char id[32];
+    snprintf(id, sizeof id, "quick/%04d", i);
+    CHECK(start_task(&b, tid(id), "quick", cfg, len, NULL, &q, details, sizeof details) ==
+          GRPC_STATUS_OK);
+    free(cfg);
+    DP(ExitResult) r;
+    CHECK(wait_task(q.id, &r) == 0 && r.exit_code == 0);
+    CHECK(th_destroy(&plug, q.id, 1) == GRPC_STATUS_OK);
+    free_msg(q.reply);
+    fake_alloc_destroy(&b);
+  }
+  CHECK(!atomic_load(&st.done)); /* all of the above while the stop waited */
+  pthread_join(th, NULL);
+  CHECK(st.rc == GRPC_STATUS_OK);
+  DP(ExitResult) r;
+  CHECK(wait_task(s.id, &r) == 0 && r.signal == 9);
+  CHECK(th_destroy(&plug, s.id, 1) == GRPC_STATUS_OK);
+  free_msg(s.reply);
+  fake_alloc_destroy(&a);
+}
+
 /* SignalTask delivers the named signal; unknown names are an error. */
 static void test_signal(void) {
   fake_alloc a;
@@ -657,6 +720,7 @@ int main(void) {
   test_user();
   test_concurrent_waiters_and_stop();
   test_stop_escalates();
+  test_stop_holds_nothing_up();
   test_signal();
   test_stats();
   test_bad_configs();
