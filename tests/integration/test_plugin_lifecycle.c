@@ -450,21 +450,27 @@ static void test_concurrent_waiters_and_stop(void) {
 }
 
 /* A task that ignores the stop signal is killed after the timeout. */
-static void test_stop_escalates(void) {
-  fake_alloc a;
-  CHECK(fake_alloc_create(&a, "stubborn") == 0);
+/* Starts task `name` of a new fake alloc: python that ignores SIGINT (the
+ * default stop signal) and sleeps; returns once the handler is installed. */
+static void start_sigint_ignorer(fake_alloc *a, const char *id, const char *name,
+                                 started_task *s) {
+  CHECK(fake_alloc_create(a, name) == 0);
   size_t len;
   uint8_t *cfg = task_config_msgpack(
       "python", NULL,
       "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
       "print('ignoring', flush=True)\ntime.sleep(600)\n",
       NULL, &len);
-  started_task s;
   char details[1024];
-  CHECK(start_task(&a, tid("stubborn/0003"), "stubborn", cfg, len, NULL, &s, details,
-                   sizeof details) == GRPC_STATUS_OK);
+  CHECK(start_task(a, id, name, cfg, len, NULL, s, details, sizeof details) == GRPC_STATUS_OK);
   free(cfg);
-  CHECK(fake_alloc_wait_output(&a, "ignoring", 20000)); /* the handler is installed */
+  CHECK(fake_alloc_wait_output(a, "ignoring", 20000));
+}
+
+static void test_stop_escalates(void) {
+  fake_alloc a;
+  started_task s;
+  start_sigint_ignorer(&a, tid("stubborn/0003"), "stubborn", &s);
   int64_t t0 = now_ms();
   CHECK(th_stop(&plug, s.id, 1000, "") == GRPC_STATUS_OK); /* empty signal = SIGINT */
   int64_t took = now_ms() - t0;
@@ -493,19 +499,11 @@ static void *stop_thread(void *arg) {
 
 static void test_stop_holds_nothing_up(void) {
   fake_alloc a;
-  CHECK(fake_alloc_create(&a, "holdout") == 0);
-  size_t len;
-  uint8_t *cfg = task_config_msgpack(
-      "python", NULL,
-      "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-      "print('ignoring', flush=True)\ntime.sleep(600)\n",
-      NULL, &len);
   started_task s;
+  start_sigint_ignorer(&a, tid("holdout/0009"), "holdout", &s);
+  size_t len;
+  uint8_t *cfg;
   char details[1024];
-  CHECK(start_task(&a, tid("holdout/0008"), "holdout", cfg, len, NULL, &s, details,
-                   sizeof details) == GRPC_STATUS_OK);
-  free(cfg);
-  CHECK(fake_alloc_wait_output(&a, "ignoring", 20000));
   stopper st = {.id = s.id};
   atomic_init(&st.done, 0);
   pthread_t th;
