@@ -99,12 +99,11 @@ typedef struct standby_monitor {
 /* 1 with *out filled (the caller owns it, as if it had just spawned it);
  * 0 when none waits for `monitor_path`. */
 int standby_take(const char *monitor_path, standby_monitor *out);
-/* Spawns standby monitors for `monitor_path` until the set is full (ends
- * those of another path first). Failures are silent: starts then spawn
- * their own monitor, which reports the error. */
-void standby_refill(const char *monitor_path);
-/* Asks the refill thread for standby_refill(monitor_path) and returns at
- * once (on the caller's thread if the thread cannot be started). */
+/* Has standby monitors for `monitor_path` spawned until the set is full
+ * (those of another path ended first), by the refill thread; returns at
+ * once (spawns on the caller's thread if that thread cannot be started).
+ * Failures are silent: starts then spawn their own monitor, which reports
+ * the error. */
 void standby_refill_later(const char *monitor_path);
 
 /* exec_sys.c */

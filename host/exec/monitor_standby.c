@@ -106,7 +106,9 @@ static int spawn_standby(const char *path, standby_monitor *m) {
   return 0;
 }
 
-void standby_refill(const char *monitor_path) {
+/* Spawns standby monitors for `monitor_path` until the set is full (ends
+ * those of another path first). */
+static void standby_refill(const char *monitor_path) {
   if (strlen(monitor_path) >= sizeof standby_path) return;
   for (;;) {
     standby_monitor old[STANDBY_COUNT];

@@ -35,27 +35,30 @@ static void run_job(offload_job *job) {
   free(job);
 }
 
-static void *handler_main(void *arg) {
-  offload_job *job = arg;
+/* After a job: the next one, waited for as one of at most IDLE_MAX idle
+ * threads, or NULL when this thread should exit (enough wait, or stop). */
+static offload_job *next_job(void) {
+  offload_job *job = NULL;
   pthread_mutex_lock(&mu);
-  for (;;) {
-    pthread_mutex_unlock(&mu);
-    run_job(job);
-    pthread_mutex_lock(&mu);
-    if (stopping || nidle >= IDLE_MAX) break;
+  if (!stopping && nidle < IDLE_MAX) {
     nidle++;
     while (!queue_head && !stopping) pthread_cond_wait(&work, &mu);
     nidle--;
-    if (!queue_head) { /* stopping */
-      pthread_cond_broadcast(&idle_gone);
-      break;
+    if (queue_head) {
+      job = queue_head;
+      queue_head = job->next;
+      if (!queue_head) queue_tail = NULL;
+      nqueued--;
+    } else {
+      pthread_cond_broadcast(&idle_gone); /* stopping */
     }
-    job = queue_head;
-    queue_head = job->next;
-    if (!queue_head) queue_tail = NULL;
-    nqueued--;
   }
   pthread_mutex_unlock(&mu);
+  return job;
+}
+
+static void *handler_main(void *arg) {
+  for (offload_job *job = arg; job; job = next_job()) run_job(job);
   return NULL;
 }
 

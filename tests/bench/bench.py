@@ -555,20 +555,6 @@ def bench_snippet(args, daemon):
 
 
 # -- setup and report ------------------------------------------------------
-def generate_stubs(args, gen):
-    os.makedirs(gen)
-    subprocess.run([args.protoc, "-I", os.path.join(SOURCE, "proto"), "--python_out=" + gen,
-                    "--grpc_python_out=" + gen,
-                    "--plugin=protoc-gen-grpc_python=" + args.grpc_plugin,
-                    "nomad/driver.proto", "nomad/driver_service.proto", "nomad/hcl_spec.proto",
-                    "nomad/attribute.proto", "nomad/base.proto",
-                    "elide/daemon/v1alpha1/execution_api.proto"], check=True)
-    sys.path.insert(0, gen)
-    from nomad import driver_pb2, driver_service_pb2_grpc, base_pb2, base_pb2_grpc
-    tpe.pb, tpe.pb_grpc, tpe.base_pb, tpe.base_grpc = (driver_pb2, driver_service_pb2_grpc,
-                                                       base_pb2, base_pb2_grpc)
-
-
 def machine():
     model = "unknown"
     with open("/proc/cpuinfo") as f:
@@ -732,7 +718,8 @@ def main():
         del os.environ[name]
     root = tempfile.mkdtemp(prefix="elide-bench-")
     os.chmod(root, 0o755)
-    generate_stubs(args, os.path.join(root, "gen"))
+    args.proto_dir = os.path.join(SOURCE, "proto")
+    tpe.load_stubs(args, root)  # root/gen, imported where tpe uses them
     caller = os.path.join(root, "native-caller")
     subprocess.run(["cc", "-O2", "-x", "c", "-o", caller, "-", "-ldl"],
                    input=NATIVE_CALLER.encode(), check=True)

@@ -141,25 +141,32 @@ static void test_file_and_null_outputs(void) {
   tu_rmtree(dir);
 }
 
+/* Runs s with its stdout on the FIFO `out` (which it sets), checks a 0
+ * exit and returns what the task printed (malloc'd, NULL if nothing came). */
+static char *output_of(exec_spec *s, const char *out) {
+  tu_reader *ro = tu_reader_start(out, 0);
+  s->stdout_path = out;
+  exec_task *t;
+  char err[256];
+  CHECK(exec_start(s, &t, err, sizeof err) == 0);
+  exec_result r;
+  CHECK(exec_wait(t, 5000, &r) == 1 && r.exit_code == 0);
+  char *o = tu_reader_join(ro, NULL);
+  exec_destroy(t, 1);
+  return o;
+}
+
 static void test_env_exact(void) {
   setenv("ELIDE_PLUGIN_ONLY", "leak", 1);
   char *dir = tu_tmpdir();
   char out[512];
   snprintf(out, sizeof out, "%s/out", dir);
-  tu_reader *ro = tu_reader_start(out, 0);
   exec_spec s = tu_spec(dir, ARGV("/usr/bin/env"));
   const char *const envp[] = {"A=1", "B=two words", "NOMAD_TASK_NAME=t", "EMPTY=", NULL};
   s.envp = envp;
-  s.stdout_path = out;
-  exec_task *t;
-  char err[256];
-  CHECK(exec_start(&s, &t, err, sizeof err) == 0);
-  exec_result r;
-  CHECK(exec_wait(t, 5000, &r) == 1 && r.exit_code == 0);
-  char *o = tu_reader_join(ro, NULL);
+  char *o = output_of(&s, out);
   CHECK(o && strcmp(o, "A=1\nB=two words\nNOMAD_TASK_NAME=t\nEMPTY=\n") == 0);
   free(o);
-  exec_destroy(t, 1);
   tu_rmtree(dir);
   unsetenv("ELIDE_PLUGIN_ONLY");
 }
@@ -168,21 +175,13 @@ static void test_cwd(void) {
   char *dir = tu_tmpdir();
   char out[512];
   snprintf(out, sizeof out, "%s/out", dir);
-  tu_reader *ro = tu_reader_start(out, 0);
   exec_spec s = tu_spec(dir, ARGV("/bin/pwd"));
   s.cwd = dir;
-  s.stdout_path = out;
-  exec_task *t;
-  char err[256];
-  CHECK(exec_start(&s, &t, err, sizeof err) == 0);
-  exec_result r;
-  CHECK(exec_wait(t, 5000, &r) == 1 && r.exit_code == 0);
-  char *o = tu_reader_join(ro, NULL);
+  char *o = output_of(&s, out);
   char want[600];
   snprintf(want, sizeof want, "%s\n", dir);
   CHECK(o && strcmp(o, want) == 0);
   free(o);
-  exec_destroy(t, 1);
   tu_rmtree(dir);
 }
 
@@ -457,22 +456,14 @@ static void test_clean_signal_state(void) {
   char *dir = tu_tmpdir();
   char out[512];
   snprintf(out, sizeof out, "%s/out", dir);
-  tu_reader *ro = tu_reader_start(out, 0);
   exec_spec s = tu_spec(dir, ARGV("/bin/grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"));
-  s.stdout_path = out;
-  exec_task *t;
-  char err[256];
-  CHECK(exec_start(&s, &t, err, sizeof err) == 0);
-  exec_result r;
-  CHECK(exec_wait(t, 5000, &r) == 1 && r.exit_code == 0);
-  char *o = tu_reader_join(ro, NULL);
+  char *o = output_of(&s, out);
   unsigned long long blocked = ~0ULL, ignored = ~0ULL;
   CHECK(o && sscanf(o, "SigBlk:\t%llx\nSigIgn:\t%llx", &blocked, &ignored) == 2);
   CHECK(blocked == 0);
   CHECK((ignored & 0x7fffffffULL) == 0);
   if (!o || blocked || (ignored & 0x7fffffffULL)) fprintf(stderr, "task signals: %s", o);
   free(o);
-  exec_destroy(t, 1);
   tu_rmtree(dir);
 }
 
