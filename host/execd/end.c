@@ -80,11 +80,13 @@ void ex_finish(execution *e, const exec_result *r) {
             strerror(-rc), NULL);
   for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) timers_cancel(timers[i]);
   if (e->has_stdin) ex_stdin_close(e);
-  ex_answer_waiters(e, waiters);
-  /* The task has written its last byte: trim to the bound exactly, wake
-   * every follower (they send what is left, then eof), stop watching. */
+  /* The task has written its last byte: trim to the bound exactly, before
+   * any waiter hears of the end (a read after WaitExecution sees the final
+   * spool), then wake every follower (they send what is left, then eof)
+   * and stop watching. */
   spool_trim(&e->out[EX_STDOUT], 1);
   spool_trim(&e->out[EX_STDERR], 1);
+  ex_answer_waiters(e, waiters);
   spool_watch_remove(e);
   ex_wake_followers(e, -1);
   ex_limits_release_ended(e);
