@@ -26,6 +26,10 @@
 
 /* How often a waiting receive looks at whether the Nomad client is gone. */
 #define POLL_MS 200
+/* How long an exec waits for the daemon's channel to connect: a user's
+ * command right after a daemon restart must not fail because the channel
+ * still waits out its reconnect back-off (at most RPC_MAX_RECONNECT_MS). */
+#define CONNECT_WAIT_MS (3 * RPC_MAX_RECONNECT_MS)
 
 /* Opens the daemon stream with its setup (the execution id is Nomad's task
  * id), plus a stdin close when `close_stdin`; `close_send` half-closes at
@@ -34,6 +38,8 @@ static rpc_stream *open_exec(const exec_target *x, int tty, unsigned short rows,
                              unsigned short cols, int has_size, int close_stdin, int close_send) {
   rpc_client *c = daemon_client(x->endpoint);
   if (!c) return NULL;
+  /* Not ready by then: the call fails fast and says why (unreachable). */
+  rpc_client_wait_ready(c, CONNECT_WAIT_MS);
   EP(ExecInExecutionRequest) req = EP_INIT(EXEC_IN_EXECUTION_REQUEST);
   EP(ExecInExecutionRequest__Setup) setup = EP_INIT(EXEC_IN_EXECUTION_REQUEST__SETUP);
   EP(TerminalSize) size = EP_INIT(TERMINAL_SIZE);

@@ -87,10 +87,20 @@ rpc_client *rpc_client_new(const char *target) {
   rpc_client *c = calloc(1, sizeof *c);
   if (!c) return NULL;
   grpc_init(); /* balanced in rpc_client_free */
-  grpc_arg arg = {.type = GRPC_ARG_INTEGER,
-                  .key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-                  .value.integer = -1};
-  grpc_channel_args args = {.num_args = 1, .args = &arg};
+  /* Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: it is also the time a connect
+   * attempt may take (20 s), which a slow server (valgrind) needs. */
+  grpc_arg arg[] = {
+      {.type = GRPC_ARG_INTEGER,
+       .key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+       .value.integer = -1},
+      {.type = GRPC_ARG_INTEGER,
+       .key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+       .value.integer = 100},
+      {.type = GRPC_ARG_INTEGER,
+       .key = (char *)GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+       .value.integer = RPC_MAX_RECONNECT_MS},
+  };
+  grpc_channel_args args = {.num_args = sizeof arg / sizeof arg[0], .args = arg};
   grpc_channel_credentials *creds = grpc_insecure_credentials_create();
   c->channel = grpc_channel_create(target, creds, &args);
   grpc_channel_credentials_release(creds);
@@ -102,6 +112,30 @@ void rpc_client_free(rpc_client *c) {
   grpc_channel_destroy(c->channel);
   free(c);
   grpc_shutdown();
+}
+
+int rpc_client_wait_ready(rpc_client *c, int timeout_ms) {
+  gpr_timespec deadline = rpc_deadline_in(timeout_ms);
+  grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+  int ready = 0;
+  for (;;) {
+    grpc_connectivity_state s = grpc_channel_check_connectivity_state(c->channel, 1);
+    if (s == GRPC_CHANNEL_READY) {
+      ready = 1;
+      break;
+    }
+    if (s == GRPC_CHANNEL_SHUTDOWN) break;
+    /* Fires on the next change of state, or unsuccessfully at the deadline. */
+    grpc_channel_watch_connectivity_state(c->channel, s, deadline, cq, NULL);
+    grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+    if (ev.type != GRPC_OP_COMPLETE || !ev.success) break;
+  }
+  grpc_completion_queue_shutdown(cq);
+  while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type !=
+         GRPC_QUEUE_SHUTDOWN) {
+  }
+  grpc_completion_queue_destroy(cq);
+  return ready;
 }
 
 static grpc_call *call_create(rpc_client *c, grpc_completion_queue *cq, const char *path,

@@ -273,6 +273,16 @@ def check_driver_event(agent, alloc_id, task, label, text):
     check(text in agent.alloc_status(alloc_id), "%s: nomad alloc status shows it" % label)
 
 
+def plugin_exec_failures(agent):
+    """The plugin's log lines about refused or failed execs (the CLI may
+    only say "unexpected EOF": Nomad drops errors that mention EOF)."""
+    try:
+        with open(agent.log_path) as f:
+            return "".join(ln for ln in f if "exec failed" in ln or "exec refused" in ln)
+    except OSError:
+        return "(no agent log)"
+
+
 # -- the tests -------------------------------------------------------------
 def test_fingerprint(agent):
     drv = agent.elide_node_driver()
@@ -341,7 +351,7 @@ def exec_parent_is(agent, alloc_id, task, pid):
     code, out, err = exec_e2e.alloc_exec(agent, alloc_id, task,
                                          ["/bin/sh", "-c", "cat /proc/$$/stat"])
     got = int(out.rsplit(b") ", 1)[1].split()[1]) if code == 0 and b") " in out else None
-    return got == pid, got
+    return got == pid, got if got is not None else (code, err)
 
 
 def test_exec(agent, execd):
@@ -357,6 +367,9 @@ def test_exec(agent, execd):
     def after_daemon_restart(agent, alloc):
         rc = execd.stop(signal.SIGKILL)
         check(rc is not None, "exec after a daemon kill -9: the daemon died")
+        # Down for a second: the plugin's retries fail meanwhile, and its
+        # channel must not still be backing off when the first exec comes.
+        time.sleep(1.0)
         execd.start()
         ok, got = exec_parent_is(agent, alloc["ID"], "py", execd.proc.pid)
         check(ok, "exec after a daemon kill -9: run by the new daemon (got %s)" % got)
@@ -451,7 +464,8 @@ def main():
         finally:
             if e2e_util.failed:
                 print("---- last agent log lines ----\n" + (agent.log_tail(80) or ""))
-                print("---- last elide-execd log lines ----\n" + execd.log_tail(40))
+                print("---- last elide-execd log lines ----\n" + execd.log_tail(150))
+                print("---- the plugin's exec failures ----\n" + plugin_exec_failures(agent))
             agent.stop()
     except Exception:
         import traceback

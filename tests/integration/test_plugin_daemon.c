@@ -333,6 +333,7 @@ static void check_exec(const char *id, int expect_exited) {
   } else {
     DP(ExecTaskResponse) *r = (void *)rep;
     CHECK(c == GRPC_STATUS_OK && r && r->result && r->result->exit_code == 4);
+    if (c != GRPC_STATUS_OK) fprintf(stderr, "ExecTask: %d %s\n", (int)c, details);
     CHECK(r && r->stdout.len == 8 &&
           (!memcmp(r->stdout.data, "out\nerr\n", 8) || !memcmp(r->stdout.data, "err\nout\n", 8)));
     CHECK(r && r->stderr.len == 4 && !memcmp(r->stderr.data, "err\n", 4));
@@ -368,6 +369,61 @@ static void test_signal_and_stop(execd_proc *d) {
   check_exec(s.id, 1);
   CHECK(simple("SignalTask", s.id, "SIGUSR1", 0) == GRPC_STATUS_FAILED_PRECONDITION);
   CHECK(simple("DestroyTask", s.id, NULL, 0) == GRPC_STATUS_OK);
+  free_msg(s.reply);
+  fake_alloc_destroy(&a);
+}
+
+/* ExecTask into `id` while its daemon is down: refused as unreachable. */
+static void check_exec_unreachable(const char *id) {
+  DP(ExecTaskRequest) req = DP_INIT(EXEC_TASK_REQUEST);
+  char *argv[] = {(char *)"true"};
+  req.task_id = (char *)id;
+  req.command = argv;
+  req.n_command = 1;
+  ProtobufCMessage *rep = NULL;
+  char details[1024] = "";
+  CHECK(call(DRV "ExecTask", &req.base, &DP_DESC(exec_task_response), &rep, details,
+             sizeof details) == GRPC_STATUS_UNAVAILABLE);
+  CHECK_STR_CONTAINS(details, "unreachable");
+  free_msg(rep);
+}
+
+/* A kill -9 of the daemon and a restart, as systemd would do it: the task
+ * goes on in its monitor, and an ExecTask right after the new daemon
+ * answers runs in it. An exec tried while the daemon was down left the
+ * plugin's channel waiting out a reconnect back-off, during which calls
+ * fail at once: the exec must wait for the channel instead (in Nomad, the
+ * failed `nomad alloc exec` printed only "unexpected EOF"). */
+static void test_exec_after_daemon_kill(execd_proc *d) {
+  daemon_mode(d->address);
+  fake_alloc a;
+  CHECK(fake_alloc_create(&a, "execkill") == 0);
+  size_t len;
+  uint8_t *cfg = task_config_msgpack(
+      "python", NULL, "import time\nprint('ready', flush=True)\nwhile True: time.sleep(0.05)\n",
+      NULL, &len);
+  started s;
+  char details[1024];
+  grpc_status_code rc = start_task(&a, tid("execkill/0006"), "execkill", cfg, len, &s, details,
+                                   sizeof details, NULL);
+  free(cfg);
+  CHECK(rc == GRPC_STATUS_OK);
+  if (rc == GRPC_STATUS_OK && fake_alloc_wait_output(&a, "ready\n", 10000) == 1) {
+    check_exec(s.id, 0);
+    for (int round = 0; round < 2; round++) {
+      int status = execd_stop(d, SIGKILL, 5000);
+      CHECK(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+      check_exec_unreachable(s.id);
+      CHECK(execd_launch(d) == 0);
+      check_exec(s.id, 0);
+    }
+    CHECK(simple("StopTask", s.id, "SIGTERM", 2000) == GRPC_STATUS_OK);
+    DP(ExitResult) r;
+    CHECK(wait_task(s.id, &r) == 0 && r.signal == SIGTERM);
+    CHECK(simple("DestroyTask", s.id, NULL, 0) == GRPC_STATUS_OK);
+  } else if (rc != GRPC_STATUS_OK) {
+    fprintf(stderr, "StartTask: %s\n", details);
+  }
   free_msg(s.reply);
   fake_alloc_destroy(&a);
 }
@@ -539,6 +595,7 @@ int main(void) {
     test_healthy_fingerprint(&d);
     test_run_in_daemon(&d);
     test_signal_and_stop(&d);
+    test_exec_after_daemon_kill(&d);
     test_timeout_in_daemon(&d);
     test_memory_limit_in_daemon(&d);
     test_plugin_killed_mid_stream(&d);
