@@ -108,7 +108,8 @@ class Plugin:
         if len(fields) < 5 or fields[2] != "unix":
             raise RuntimeError("bad handshake %r" % line)
         import grpc
-        self.channel = grpc.insecure_channel("unix:" + fields[3])
+        self.address = "unix:" + fields[3]
+        self.channel = grpc.insecure_channel(self.address)
         grpc.channel_ready_future(self.channel).result(timeout=20)
         self.drv = pb_grpc.DriverStub(self.channel)
         self.base = base_grpc.BasePluginStub(self.channel)
