@@ -14,12 +14,12 @@
  * machine at 16 clients (perf -a), CPU the plugin and its tasks then did
  * not have. Nomad's own client is Go. bench.py reports both figures. */
 #include "nomad/driver.pb-c.h"
+#include "plugin_harness.h" /* task_config_msgpack */
 #include "rpc_client.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grpc/grpc.h>
-#include <msgpack.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -53,30 +53,6 @@ static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void pack_str(msgpack_packer *pk, const char *s) {
-  msgpack_pack_str(pk, strlen(s));
-  msgpack_pack_str_body(pk, s, strlen(s));
-}
-
-/* The task config bench.py sends: {args: nil, code: "pass", language:
- * "python", script: nil}, as cty msgpack (sorted keys, every attribute). */
-static msgpack_sbuffer task_config(void) {
-  msgpack_sbuffer sb;
-  msgpack_packer pk;
-  msgpack_sbuffer_init(&sb);
-  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-  msgpack_pack_map(&pk, 4);
-  pack_str(&pk, "args");
-  msgpack_pack_nil(&pk);
-  pack_str(&pk, "code");
-  pack_str(&pk, "pass");
-  pack_str(&pk, "language");
-  pack_str(&pk, "python");
-  pack_str(&pk, "script");
-  msgpack_pack_nil(&pk);
-  return sb;
 }
 
 /* One task's alloc directory and FIFO readers. */
@@ -147,7 +123,13 @@ static int call(const char *method, const ProtobufCMessage *req,
   return rc;
 }
 
-static void run_task(int n, const msgpack_sbuffer *cfg) {
+/* The task config bench.py sends: python, code "pass". */
+typedef struct config {
+  uint8_t *data;
+  size_t len;
+} config;
+
+static void run_task(int n, const config *cfg) {
   alloc a = {.out_fd = -1, .err_fd = -1};
   if (alloc_make(&a, n) != 0) {
     fail("alloc dir %s: %s", a.dir, strerror(errno));
@@ -169,8 +151,8 @@ static void run_task(int n, const msgpack_sbuffer *cfg) {
   tc.stderr_path = a.err_path;
   tc.env = env;
   tc.n_env = 2;
-  tc.msgpack_driver_config.data = (uint8_t *)cfg->data;
-  tc.msgpack_driver_config.len = cfg->size;
+  tc.msgpack_driver_config.data = cfg->data;
+  tc.msgpack_driver_config.len = cfg->len;
   DP(StartTaskRequest) sreq = DP_INIT(START_TASK_REQUEST);
   sreq.task = &tc;
   ProtobufCMessage *rep = NULL;
@@ -201,7 +183,7 @@ static void run_task(int n, const msgpack_sbuffer *cfg) {
 }
 
 static void *worker(void *arg) {
-  const msgpack_sbuffer *cfg = arg;
+  const config *cfg = arg;
   for (;;) {
     int n = atomic_fetch_add(&next_task, 1);
     if (n >= atomic_load(&tasks_total) || atomic_load(&failed)) return NULL;
@@ -227,7 +209,8 @@ int main(int argc, char **argv) {
   atomic_store(&tasks_total, tasks);
   grpc_init();
   client = rpc_client_new(argv[1]);
-  msgpack_sbuffer cfg = task_config();
+  config cfg;
+  cfg.data = task_config_msgpack("python", NULL, "pass", NULL, &cfg.len);
   pthread_t th[256];
   int started = 0;
   double t0 = now_s();
@@ -238,7 +221,7 @@ int main(int argc, char **argv) {
     }
   for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
   double secs = now_s() - t0;
-  msgpack_sbuffer_destroy(&cfg);
+  free(cfg.data);
   rpc_client_free(client);
   grpc_shutdown_blocking();
   if (atomic_load(&failed)) {
