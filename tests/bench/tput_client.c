@@ -57,7 +57,7 @@ static double now_s(void) {
 
 /* One task's alloc directory and FIFO readers. */
 typedef struct alloc {
-  char dir[512], task_dir[600], local[640], logs[600];
+  char dir[512], task_dir[600], local[640], alloc_sub[560], logs[600];
   char out_path[700], err_path[700];
   char name[32], id[128], alloc_id[64];
   int out_fd, err_fd;
@@ -68,12 +68,11 @@ static int alloc_make(alloc *a, int n) {
   snprintf(a->dir, sizeof a->dir, "%s/alloc-%d", root, n);
   snprintf(a->task_dir, sizeof a->task_dir, "%s/%s", a->dir, a->name);
   snprintf(a->local, sizeof a->local, "%s/local", a->task_dir);
-  snprintf(a->logs, sizeof a->logs, "%s/alloc", a->dir);
+  snprintf(a->alloc_sub, sizeof a->alloc_sub, "%s/alloc", a->dir);
+  snprintf(a->logs, sizeof a->logs, "%s/logs", a->alloc_sub);
   if (mkdir(a->dir, 0755) || mkdir(a->task_dir, 0755) || mkdir(a->local, 0755) ||
-      mkdir(a->logs, 0755))
+      mkdir(a->alloc_sub, 0755) || mkdir(a->logs, 0755))
     return -1;
-  snprintf(a->logs, sizeof a->logs, "%s/alloc/logs", a->dir);
-  if (mkdir(a->logs, 0755)) return -1;
   snprintf(a->out_path, sizeof a->out_path, "%s/.%s.stdout.fifo", a->logs, a->name);
   snprintf(a->err_path, sizeof a->err_path, "%s/.%s.stderr.fifo", a->logs, a->name);
   if (mkfifo(a->out_path, 0600) || mkfifo(a->err_path, 0600)) return -1;
@@ -99,8 +98,7 @@ static void alloc_free(alloc *a) {
   unlink(a->out_path);
   unlink(a->err_path);
   rmdir(a->logs);
-  snprintf(a->logs, sizeof a->logs, "%s/alloc", a->dir);
-  rmdir(a->logs);
+  rmdir(a->alloc_sub);
   rmdir(a->local);
   rmdir(a->task_dir);
   rmdir(a->dir);

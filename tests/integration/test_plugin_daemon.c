@@ -313,11 +313,14 @@ static void test_memory_limit_in_daemon(execd_proc *d) {
   fake_alloc_destroy(&a);
 }
 
+/* What check_exec expects of an ExecTask. */
+typedef enum { EXEC_RUNS, EXEC_TASK_EXITED, EXEC_DAEMON_DOWN } exec_outcome;
+
 /* ExecTask into a task in the daemon: the daemon runs the command in the
- * execution's context (ExecInExecution); `expect_exited` checks the refusal
- * once the task ended instead. test_plugin_exec.py covers exec in daemon
- * mode in depth. */
-static void check_exec(const char *id, int expect_exited) {
+ * execution's context (ExecInExecution); or the refusal once the task
+ * ended, or while its daemon is down (unreachable). test_plugin_exec.py
+ * covers exec in daemon mode in depth. */
+static void check_exec(const char *id, exec_outcome expect) {
   DP(ExecTaskRequest) req = DP_INIT(EXEC_TASK_REQUEST);
   char *argv[] = {(char *)"/bin/sh", (char *)"-c", (char *)"echo out; echo err >&2; exit 4"};
   req.task_id = (char *)id;
@@ -327,9 +330,12 @@ static void check_exec(const char *id, int expect_exited) {
   char details[1024] = "";
   grpc_status_code c = call(DRV "ExecTask", &req.base, &DP_DESC(exec_task_response), &rep, details,
                             sizeof details);
-  if (expect_exited) {
+  if (expect == EXEC_TASK_EXITED) {
     CHECK(c == GRPC_STATUS_FAILED_PRECONDITION);
     CHECK_STR_CONTAINS(details, "the task has exited");
+  } else if (expect == EXEC_DAEMON_DOWN) {
+    CHECK(c == GRPC_STATUS_UNAVAILABLE);
+    CHECK_STR_CONTAINS(details, "unreachable");
   } else {
     DP(ExecTaskResponse) *r = (void *)rep;
     CHECK(c == GRPC_STATUS_OK && r && r->result && r->result->exit_code == 4);
@@ -360,32 +366,17 @@ static void test_signal_and_stop(execd_proc *d) {
         GRPC_STATUS_OK);
   free(cfg);
   CHECK(fake_alloc_wait_output(&a, "ready\n", 10000) == 1);
-  check_exec(s.id, 0);
+  check_exec(s.id, EXEC_RUNS);
   CHECK(simple("SignalTask", s.id, "SIGUSR1", 0) == GRPC_STATUS_OK);
   CHECK(fake_alloc_wait_output(&a, "got usr1\n", 10000) == 1);
   CHECK(simple("StopTask", s.id, "SIGTERM", 2000) == GRPC_STATUS_OK);
   DP(ExitResult) r;
   CHECK(wait_task(s.id, &r) == 0 && r.signal == SIGTERM);
-  check_exec(s.id, 1);
+  check_exec(s.id, EXEC_TASK_EXITED);
   CHECK(simple("SignalTask", s.id, "SIGUSR1", 0) == GRPC_STATUS_FAILED_PRECONDITION);
   CHECK(simple("DestroyTask", s.id, NULL, 0) == GRPC_STATUS_OK);
   free_msg(s.reply);
   fake_alloc_destroy(&a);
-}
-
-/* ExecTask into `id` while its daemon is down: refused as unreachable. */
-static void check_exec_unreachable(const char *id) {
-  DP(ExecTaskRequest) req = DP_INIT(EXEC_TASK_REQUEST);
-  char *argv[] = {(char *)"true"};
-  req.task_id = (char *)id;
-  req.command = argv;
-  req.n_command = 1;
-  ProtobufCMessage *rep = NULL;
-  char details[1024] = "";
-  CHECK(call(DRV "ExecTask", &req.base, &DP_DESC(exec_task_response), &rep, details,
-             sizeof details) == GRPC_STATUS_UNAVAILABLE);
-  CHECK_STR_CONTAINS(details, "unreachable");
-  free_msg(rep);
 }
 
 /* A kill -9 of the daemon and a restart, as systemd would do it: the task
@@ -409,13 +400,13 @@ static void test_exec_after_daemon_kill(execd_proc *d) {
   free(cfg);
   CHECK(rc == GRPC_STATUS_OK);
   if (rc == GRPC_STATUS_OK && fake_alloc_wait_output(&a, "ready\n", 10000) == 1) {
-    check_exec(s.id, 0);
+    check_exec(s.id, EXEC_RUNS);
     for (int round = 0; round < 2; round++) {
       int status = execd_stop(d, SIGKILL, 5000);
       CHECK(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-      check_exec_unreachable(s.id);
+      check_exec(s.id, EXEC_DAEMON_DOWN);
       CHECK(execd_launch(d) == 0);
-      check_exec(s.id, 0);
+      check_exec(s.id, EXEC_RUNS);
     }
     CHECK(simple("StopTask", s.id, "SIGTERM", 2000) == GRPC_STATUS_OK);
     DP(ExitResult) r;
