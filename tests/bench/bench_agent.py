@@ -22,6 +22,7 @@ Usage: bench_agent.py [--build DIR] [--runs N] [--tasks M] [--out FILE.json]
 
 import argparse
 import datetime
+import glob
 import json
 import os
 import platform
@@ -45,7 +46,13 @@ HELLO_CODE = "print('hello from the bench')"
 HELLO_OUT = "hello from the bench\n"
 # The long-running task of the memory phase; its marker argument lets us find
 # each task's python process (and from it the helper) in /proc.
-SLEEP_CODE = "import time; print('up', flush=True); time.sleep(86400)"
+# A warm elide task (python's warm pool) shows its zygote's argv in /proc
+# without CAP_SYS_RESOURCE, so the sleepers are found by the pid each one
+# prints with its marker into its stdout log (see task_pids).
+SLEEP_CODE = ("import os, sys, time; print('up', sys.argv[1], os.getpid(), flush=True); "
+              "time.sleep(86400)")
+# Every sleeper pid seen, for the left-behind check after the agent stops.
+SEEN_TASKS = set()
 MARKERS = {d: "elide-bench-mem-%s-%d" % (d, os.getpid()) for d in DRIVERS}
 
 TASK = {
@@ -295,11 +302,24 @@ def argv_of(pid):
         return []
 
 
-def task_pids(marker):
-    """PIDs of the python processes whose argv holds `marker`."""
+def task_pids(agent, marker):
+    """PIDs of the live python sleepers whose stdout log (in the agent's
+    alloc dirs) says "up <marker> <pid>"."""
     python = os.path.realpath(PYTHON)
-    return sorted(int(p) for p in os.listdir("/proc")
-                  if p.isdigit() and exe_of(int(p)) == python and marker in argv_of(int(p)))
+    pids = set()
+    for log in glob.glob(os.path.join(agent.dir, "data", "alloc", "*", "alloc", "logs",
+                                      "*.stdout.[0-9]*")):
+        try:
+            with open(log) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            words = line.split()
+            if len(words) == 3 and words[:2] == ["up", marker] and words[2].isdigit():
+                pids.add(int(words[2]))
+    SEEN_TASKS.update(pids)
+    return sorted(p for p in pids if pid_alive(p) and exe_of(p) == python)
 
 
 def helper_of(pid, is_helper, depth=4):
@@ -328,14 +348,16 @@ def plugin_kb(agent):
 
 def left_behind(agent, timeout=15):
     """PIDs still alive `timeout` s after the agent stopped that belong to
-    it: a sleeper (its marker in argv) or a process naming the agent's
-    directory in its argv (its plugin, `nomad executor`s)."""
+    it: a sleeper (one task_pids saw, or its marker in argv) or a process
+    naming the agent's directory in its argv (its plugin, `nomad
+    executor`s)."""
     def ours():
         pids = []
         for p in os.listdir("/proc"):
             if p.isdigit():
                 argv = argv_of(int(p))
-                if any(m in argv for m in MARKERS.values()) or any(agent.dir in a for a in argv):
+                if (int(p) in SEEN_TASKS or any(m in argv for m in MARKERS.values())
+                        or any(agent.dir in a for a in argv)):
                     pids.append(int(p))
         return [p for p in pids if p != os.getpid() and pid_alive(p)]
     deadline = time.time() + timeout
@@ -380,11 +402,12 @@ def bench_memory(agent, tasks, nomad, plugin_binary, settle):
         for d in DRIVERS:
             wait_allocs(agent, jobs[d], ("running",), count=tasks, timeout=180)
         deadline = time.time() + 60
-        while time.time() < deadline and any(len(task_pids(marker[d])) < tasks for d in DRIVERS):
+        while (time.time() < deadline and
+               any(len(task_pids(agent, marker[d])) < tasks for d in DRIVERS)):
             time.sleep(0.5)
         time.sleep(settle)  # let the helpers and pythons reach their steady state
         for d in DRIVERS:
-            pids = task_pids(marker[d])
+            pids = task_pids(agent, marker[d])
             if len(pids) != tasks:
                 raise RuntimeError("%s: %d task processes found, expected %d" %
                                    (d, len(pids), tasks))
@@ -410,7 +433,7 @@ def bench_memory(agent, tasks, nomad, plugin_binary, settle):
             except Exception as e:  # the agent stops anyway; say so
                 print("stopping %s failed: %s" % (jobs[d], e))
         gone = time.time() + 15
-        while time.time() < gone and any(task_pids(marker[d]) for d in DRIVERS):
+        while time.time() < gone and any(task_pids(agent, marker[d]) for d in DRIVERS):
             time.sleep(0.2)
     e, r = result["elide"]["helper_kb"], result["raw_exec"]["helper_kb"]
     result["ratio_raw_exec_over_elide"] = {
