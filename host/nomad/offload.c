@@ -44,13 +44,14 @@ static offload_job *next_job(void) {
     nidle++;
     while (!queue_head && !stopping) pthread_cond_wait(&work, &mu);
     nidle--;
+    /* offload_stop waits for nidle to reach 0, also when the last idle
+     * thread leaves with a job queued just before the stop. */
+    if (stopping) pthread_cond_broadcast(&idle_gone);
     if (queue_head) {
       job = queue_head;
       queue_head = job->next;
       if (!queue_head) queue_tail = NULL;
       nqueued--;
-    } else {
-      pthread_cond_broadcast(&idle_gone); /* stopping */
     }
   }
   pthread_mutex_unlock(&mu);
